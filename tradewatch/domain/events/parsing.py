@@ -1,0 +1,144 @@
+"""Turn what a producer sent into validated events, or into rejections a person can act on.
+
+A batch item is the event's JSON text (what ``AuditClient`` sends, kept verbatim as the raw
+record) or an already decoded JSON object. JSON numbers are decoded as ``Decimal`` so that
+prices and quantities are kept exactly as written. One bad item never affects the others.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Iterable
+
+from pydantic import ValidationError
+
+from tradewatch.domain.events.models import EVENT_ADAPTER, EVENT_TYPES, EventBase
+
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=lambda name: _reject_constant(name))
+_MAX_SHOWN_VALUE = 80
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON; numbers must be finite")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedEvent:
+    """A valid event and the exact text it arrived as."""
+
+    event: EventBase
+    raw: str
+    index: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """An item that is not a valid event: its raw text, where it was, and why."""
+
+    raw: str
+    reason: str
+    index: int
+    event_id: str | None = None
+    event_type: str | None = None
+    code: str = "invalid"
+
+
+class EventValidationError(ValueError):
+    """Raised by ``parse_event`` with a reason naming the field, the value and what is accepted."""
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _MAX_SHOWN_VALUE else text[: _MAX_SHOWN_VALUE - 3] + "..."
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per problem: ``field: got <value>; <what is accepted>``."""
+    parts = []
+    for item in error.errors(include_url=False):
+        loc = [str(p) for p in item["loc"]]
+        # Drop the discriminator's tag pydantic puts in front of union member fields.
+        if loc and loc[0] in EVENT_TYPES:
+            loc = loc[1:]
+        where = ".".join(loc) or "event"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "missing":
+            parts.append(f"{where}: missing; required")
+        elif item["type"] == "union_tag_invalid":
+            parts.append(f"event_type: got {_shown(item['input'].get('event_type'))}; accepted: {', '.join(EVENT_TYPES)}")
+        elif item["type"] == "union_tag_not_found":
+            parts.append(f"event_type: missing; accepted: {', '.join(EVENT_TYPES)}")
+        elif item["type"] == "extra_forbidden":
+            parts.append(f"{where}: unknown envelope field; put extra data inside payload")
+        elif where == "event" or item["type"] == "value_error" and isinstance(item["input"], dict):
+            parts.append(f"{where}: {message}")
+        else:
+            parts.append(f"{where}: got {_shown(item['input'])}; {message}")
+    return "; ".join(parts)
+
+
+def decode_json(raw: str) -> Any:
+    """Decode JSON with exact decimals. Raises ``EventValidationError`` naming the position."""
+    try:
+        return _DECODER.decode(raw)
+    except json.JSONDecodeError as exc:
+        raise EventValidationError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except ValueError as exc:
+        raise EventValidationError(f"not valid JSON: {exc}") from None
+
+
+def parse_event(item: str | bytes | dict) -> ParsedEvent:
+    """Validate one item. Raises ``EventValidationError`` with a reason a person can act on."""
+    raw, data = _raw_and_data(item)
+    return ParsedEvent(event=_validate(data), raw=raw)
+
+
+def _raw_and_data(item: str | bytes | dict) -> tuple[str, Any]:
+    if isinstance(item, bytes | bytearray):
+        try:
+            item = item.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise EventValidationError(f"not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+    if isinstance(item, str):
+        return item, decode_json(item)
+    if isinstance(item, dict):
+        return json.dumps(item, default=str, separators=(",", ":")), item
+    raise EventValidationError(f"expected a JSON object (or its text), got {type(item).__name__}")
+
+
+def _validate(data: Any) -> EventBase:
+    if not isinstance(data, dict):
+        raise EventValidationError(f"expected a JSON object, got {type(data).__name__}")
+    try:
+        return EVENT_ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        raise EventValidationError(describe_validation_error(exc)) from None
+
+
+def parse_batch(items: Iterable[Any]) -> tuple[list[ParsedEvent], list[Rejection]]:
+    """Validate every item; good ones and rejections are returned side by side, in order."""
+    good: list[ParsedEvent] = []
+    bad: list[Rejection] = []
+    for index, item in enumerate(items):
+        raw = item if isinstance(item, str) else None
+        data: Any = None
+        try:
+            raw, data = _raw_and_data(item)
+            good.append(ParsedEvent(event=_validate(data), raw=raw, index=index))
+        except EventValidationError as exc:
+            if raw is None:
+                raw = item.decode("utf-8", "replace") if isinstance(item, bytes | bytearray) else repr(item)
+            ident = data.get("event_id") if isinstance(data, dict) else None
+            etype = data.get("event_type") if isinstance(data, dict) else None
+            bad.append(
+                Rejection(
+                    raw=raw,
+                    reason=str(exc),
+                    index=index,
+                    event_id=str(ident)[:64] if ident is not None else None,
+                    event_type=str(etype)[:64] if etype is not None else None,
+                )
+            )
+    return good, bad

@@ -1,0 +1,99 @@
+"""RFC 3339 timestamps kept to the nanosecond.
+
+A Python ``datetime`` and a PostgreSQL ``timestamptz`` both stop at microseconds, so an
+event's time is carried as an ``int``: nanoseconds since the Unix epoch, UTC.
+
+    ns = (days_since_epoch * 86_400 + seconds_of_day - utc_offset_seconds) * 10**9 + fraction_ns
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timezone
+from functools import lru_cache
+
+_RFC3339 = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})[Tt ](?P<time>\d{2}:\d{2}:\d{2})"
+    r"(?:\.(?P<frac>\d{1,9}))?(?P<tz>[Zz]|[+-]\d{2}:\d{2})?\Z"
+)
+_EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()
+NS_PER_SECOND = 1_000_000_000
+
+ACCEPTED = "an RFC 3339 timestamp with a UTC offset and at most 9 fractional digits, e.g. 2026-11-21T14:30:00.123456789Z, or integer nanoseconds since the epoch"
+
+
+class TimestampError(ValueError):
+    """The text is not an RFC 3339 timestamp tradewatch accepts."""
+
+
+def parse_rfc3339_ns(text: str) -> int:
+    """Parse ``text`` to integer nanoseconds since the epoch (UTC).
+
+    The offset is required: a timestamp without one is ambiguous and rejected.
+    """
+    # Fast path for the canonical form engines send (YYYY-MM-DDTHH:MM:SS.fffffffffZ): this runs
+    # once per ingested event, so it avoids the regex and datetime construction.
+    if len(text) == 30 and text[29] == "Z" and text[10] == "T" and text[19] == "." and text[20:29].isdigit():
+        days = _days_since_epoch(text[:10])
+        if days is not None and text[13] == ":" and text[16] == ":" and text[11:13].isdigit() and text[14:16].isdigit() and text[17:19].isdigit():
+            hour, minute, second = int(text[11:13]), int(text[14:16]), int(text[17:19])
+            if hour < 24 and minute < 60 and second < 60:
+                return ((days * 86_400 + hour * 3600 + minute * 60 + second) * NS_PER_SECOND) + int(text[20:29])
+    match = _RFC3339.match(text)
+    if match is None:
+        raise TimestampError(f"not a timestamp; expected {ACCEPTED}")
+    if match["tz"] is None:
+        raise TimestampError(f"missing UTC offset ('Z' or ±HH:MM); expected {ACCEPTED}")
+    try:
+        naive = datetime.fromisoformat(f"{match['date']}T{match['time']}")
+    except ValueError as exc:
+        raise TimestampError(f"{exc}; expected {ACCEPTED}") from None
+    seconds = (naive.toordinal() - _EPOCH_ORDINAL) * 86_400 + naive.hour * 3600 + naive.minute * 60 + naive.second
+    tz = match["tz"]
+    if tz not in ("Z", "z"):
+        sign = 1 if tz[0] == "+" else -1
+        hours, minutes = int(tz[1:3]), int(tz[4:6])
+        if hours > 23 or minutes > 59:
+            raise TimestampError(f"offset {tz} out of range; expected {ACCEPTED}")
+        seconds -= sign * (hours * 3600 + minutes * 60)
+    frac = match["frac"] or ""
+    return seconds * NS_PER_SECOND + (int(frac.ljust(9, "0")) if frac else 0)
+
+
+def format_rfc3339_ns(ns: int) -> str:
+    """Format integer nanoseconds since the epoch as RFC 3339 UTC with 9 fractional digits.
+
+    Integer arithmetic with the date part cached: this runs once per emitted event.
+    """
+    seconds, frac = divmod(ns, NS_PER_SECOND)
+    days, second_of_day = divmod(seconds, 86_400)
+    hour, rest = divmod(second_of_day, 3600)
+    minute, second = divmod(rest, 60)
+    return f"{_iso_date(days)}T{hour:02d}:{minute:02d}:{second:02d}.{frac:09d}Z"
+
+
+@lru_cache(maxsize=256)
+def _days_since_epoch(iso_date: str) -> int | None:
+    try:
+        return date.fromisoformat(iso_date).toordinal() - _EPOCH_ORDINAL
+    except ValueError:
+        return None
+
+
+@lru_cache(maxsize=64)
+def _iso_date(days_since_epoch: int) -> str:
+    return date.fromordinal(_EPOCH_ORDINAL + days_since_epoch).isoformat()
+
+
+def ns_to_datetime(ns: int) -> datetime:
+    """Nanoseconds to an aware UTC datetime, truncated to microseconds (for query columns)."""
+    seconds, frac = divmod(ns, NS_PER_SECOND)
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).replace(microsecond=frac // 1000)
+
+
+def datetime_to_ns(moment: datetime) -> int:
+    """An aware datetime to nanoseconds since the epoch. Naive datetimes are rejected."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise TimestampError("naive datetime; pass an aware datetime (UTC)")
+    delta = moment - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    return (delta.days * 86_400 + delta.seconds) * NS_PER_SECOND + delta.microseconds * 1000

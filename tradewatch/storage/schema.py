@@ -1,0 +1,87 @@
+"""SQLAlchemy 2 schema of the audit trail. PostgreSQL in production, SQLite when embedded.
+
+audit_events is append-only: rows are inserted, never updated or deleted (the store has no
+such method). Columns:
+
+- seq: ingest order, a bigint identity.
+- txid: the inserting transaction's id (PostgreSQL ``pg_current_xact_id()``, 0 on SQLite);
+  ``follow()`` uses it to never skip a row another worker commits late (see store.follow).
+- occurred_at_ns: integer nanoseconds since the epoch, the exact event time; occurred_at is
+  the same instant truncated to microseconds, for people querying with SQL.
+- payload: the validated payload as JSON (decimals as strings, exact); raw: the event's JSON
+  text exactly as received, kept as evidence.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.types import JSON
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+JsonDocument = JSON().with_variant(JSONB(), "postgresql")
+EventId = String(36).with_variant(UUID(as_uuid=False), "postgresql")
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer(), "sqlite"), Identity(always=False), primary_key=True),
+    Column("txid", BigInteger, nullable=False, server_default=text("0")),
+    Column("event_id", EventId, nullable=False),
+    Column("event_type", String(32), nullable=False),
+    Column("occurred_at_ns", BigInteger, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("strategy_id", String(200)),
+    Column("symbol", String(200)),
+    Column("signal_id", String(200)),
+    Column("order_id", String(200)),
+    Column("schema_version", Integer, nullable=False),
+    Column("payload", JsonDocument, nullable=False),
+    Column("raw", Text, nullable=False),
+    UniqueConstraint("event_id"),
+    Index(None, "occurred_at_ns"),
+    Index(None, "symbol", "occurred_at_ns"),
+    Index(None, "strategy_id", "occurred_at_ns"),
+    Index(None, "signal_id", postgresql_where=text("signal_id IS NOT NULL"), sqlite_where=text("signal_id IS NOT NULL")),
+    Index(None, "order_id", postgresql_where=text("order_id IS NOT NULL"), sqlite_where=text("order_id IS NOT NULL")),
+    Index(None, "txid", "seq"),
+)
+
+rejected_events = Table(
+    "rejected_events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), Identity(always=False), primary_key=True),
+    Column("batch_id", String(64), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("code", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("event_id", String(64)),
+    Column("event_type", String(64)),
+    Column("raw", Text, nullable=False),
+    # A redelivered batch records its rejections once.
+    UniqueConstraint("batch_id", "position"),
+    Index(None, "received_at"),
+)

@@ -1,0 +1,395 @@
+"""AuditStore: the one way into and out of the audit trail.
+
+Writes go through ``ingest`` (bulk, idempotent, one transaction per batch); everything later
+(dashboards, detectors, compliance, analytics) reads through the query methods here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Iterable, Sequence
+
+import pandas as pd
+from sqlalchemy import and_, func, insert, literal_column, or_, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine, Row
+
+from tradewatch.domain.events.parsing import ParsedEvent, Rejection, parse_event
+from tradewatch.domain.events.timestamps import ns_to_datetime
+from tradewatch.domain.trail import (
+    FollowCursor,
+    PeriodSummary,
+    StoredEvent,
+    TradeHistory,
+    build_trade_history,
+    describe_difference,
+)
+from tradewatch.storage.schema import audit_events, rejected_events
+
+_EVENT_COLUMNS = (
+    audit_events.c.seq,
+    audit_events.c.txid,
+    audit_events.c.raw,
+    audit_events.c.received_at,
+)
+
+# One multi-row INSERT per batch: arrays in, unnest WITH ORDINALITY keeps the batch order for
+# seq, ON CONFLICT absorbs redeliveries, RETURNING says which rows are new.
+_PG_INSERT = """
+INSERT INTO audit_events (event_id, event_type, occurred_at_ns, occurred_at, received_at, source,
+                          strategy_id, symbol, signal_id, order_id, schema_version, payload, raw)
+SELECT u.event_id, u.event_type, u.occurred_at_ns,
+       timestamptz 'epoch' + (u.occurred_at_ns / 1000) * interval '1 microsecond',
+       %(received_at)s, u.source, u.strategy_id, u.symbol, u.signal_id, u.order_id, 1, u.payload, u.raw
+FROM unnest(%(event_id)s::uuid[], %(event_type)s::text[], %(occurred_at_ns)s::int8[], %(source)s::text[],
+            %(strategy_id)s::text[], %(symbol)s::text[], %(signal_id)s::text[], %(order_id)s::text[],
+            %(payload)s::jsonb[], %(raw)s::text[])
+     WITH ORDINALITY AS u(event_id, event_type, occurred_at_ns, source, strategy_id, symbol, signal_id,
+                          order_id, payload, raw, ordinal)
+ORDER BY u.ordinal
+ON CONFLICT (event_id) DO NOTHING
+RETURNING event_id::text
+"""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What one batch did: new rows, absorbed redeliveries, conflicts and invalid events."""
+
+    inserted: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    rejected: int = 0
+    rejections: list[Rejection] = field(default_factory=list, repr=False)
+
+    def to_dict(self) -> dict[str, int]:
+        return {"inserted": self.inserted, "duplicates": self.duplicates, "conflicts": self.conflicts, "rejected": self.rejected}
+
+
+class UnknownSignal(LookupError):
+    """No event in the trail carries this signal_id."""
+
+
+class AuditStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.postgres = engine.dialect.name == "postgresql"
+
+    # ------------------------------------------------------------------ writes
+
+    def ingest(
+        self,
+        events: Sequence[ParsedEvent],
+        rejections: Sequence[Rejection] = (),
+        *,
+        batch_id: str,
+        received_at: datetime,
+        before_commit: Callable[[], None] | None = None,
+    ) -> IngestResult:
+        """Persist one batch atomically.
+
+        Valid events are inserted with ON CONFLICT (event_id) DO NOTHING. An event whose id is
+        already stored is a redelivery when the content is value-equal (absorbed silently) and a
+        conflict otherwise (recorded in rejected_events with the differing fields). Invalid
+        events are recorded in rejected_events; ``(batch_id, position)`` makes that idempotent.
+        """
+        with self.engine.begin() as conn:
+            if self.postgres:
+                inserted_ids = self._insert_postgres(conn, events, received_at)
+            else:
+                inserted_ids = self._insert_portable(conn, events, received_at)
+            # Everything not newly inserted, including a second copy of an id within this batch.
+            first_copies: set[str] = set()
+            not_inserted = []
+            for parsed in events:
+                key = str(parsed.event.event_id)
+                if key in inserted_ids and key not in first_copies:
+                    first_copies.add(key)
+                else:
+                    not_inserted.append(parsed)
+            duplicates, conflicts = self._classify_existing(conn, not_inserted)
+            rejected = list(rejections) + conflicts
+            if rejected:
+                self._insert_rejections(conn, rejected, batch_id, received_at)
+            if before_commit is not None:
+                before_commit()
+        return IngestResult(
+            inserted=len(inserted_ids),
+            duplicates=duplicates,
+            conflicts=len(conflicts),
+            rejected=len(rejections),
+            rejections=rejected,
+        )
+
+    @staticmethod
+    def _insert_postgres(conn, events: Sequence[ParsedEvent], received_at: datetime) -> set[str]:
+        if not events:
+            return set()
+        columns: dict[str, list[Any]] = {
+            "event_id": [], "event_type": [], "occurred_at_ns": [], "source": [], "strategy_id": [],
+            "symbol": [], "signal_id": [], "order_id": [], "payload": [], "raw": [],
+        }
+        for parsed in events:
+            event = parsed.event
+            columns["event_id"].append(str(event.event_id))
+            columns["event_type"].append(event.event_type)
+            columns["occurred_at_ns"].append(event.occurred_at)
+            columns["source"].append(event.source)
+            columns["strategy_id"].append(event.strategy_id)
+            columns["symbol"].append(event.symbol)
+            columns["signal_id"].append(event.signal_id)
+            columns["order_id"].append(event.order_id)
+            columns["payload"].append(event.payload.model_dump_json())
+            columns["raw"].append(parsed.raw)
+        cursor = conn.connection.driver_connection.cursor()
+        cursor.execute(_PG_INSERT, {**columns, "received_at": received_at})
+        return {row[0] for row in cursor.fetchall()}
+
+    @staticmethod
+    def _insert_portable(conn, events: Sequence[ParsedEvent], received_at: datetime) -> set[str]:
+        """SQLite (embedded mode, a single writer): skip ids already present, insert the rest."""
+        if not events:
+            return set()
+        ids = list({str(p.event.event_id) for p in events})
+        present: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            present.update(conn.scalars(select(audit_events.c.event_id).where(audit_events.c.event_id.in_(chunk))))
+        rows, fresh = [], set()
+        for parsed in events:
+            event = parsed.event
+            key = str(event.event_id)
+            if key in present or key in fresh:
+                continue
+            fresh.add(key)
+            rows.append(
+                {
+                    "event_id": key, "event_type": event.event_type, "occurred_at_ns": event.occurred_at,
+                    "occurred_at": ns_to_datetime(event.occurred_at), "received_at": received_at,
+                    "source": event.source, "strategy_id": event.strategy_id, "symbol": event.symbol,
+                    "signal_id": event.signal_id, "order_id": event.order_id, "schema_version": 1,
+                    "payload": event.payload.model_dump(mode="json"), "raw": parsed.raw,
+                }
+            )
+        if rows:
+            conn.execute(insert(audit_events), rows)
+        return fresh
+
+    @staticmethod
+    def _classify_existing(conn, not_inserted: Sequence[ParsedEvent]) -> tuple[int, list[Rejection]]:
+        """Split events whose id was already stored into redeliveries and conflicts."""
+        if not not_inserted:
+            return 0, []
+        ids = list({str(p.event.event_id) for p in not_inserted})
+        stored: dict[str, Row] = {}
+        for start in range(0, len(ids), 500):
+            query = select(audit_events.c.event_id, audit_events.c.raw, audit_events.c.seq).where(
+                audit_events.c.event_id.in_(ids[start : start + 500])
+            )
+            stored.update({str(row.event_id): row for row in conn.execute(query)})
+        duplicates, conflicts = 0, []
+        for parsed in not_inserted:
+            row = stored[str(parsed.event.event_id)]
+            if row.raw == parsed.raw:
+                duplicates += 1
+                continue
+            difference = describe_difference(parse_event(row.raw).event, parsed.event)
+            if difference is None:
+                duplicates += 1
+                continue
+            conflicts.append(
+                Rejection(
+                    raw=parsed.raw,
+                    reason=f"event_id {parsed.event.event_id} was already stored (seq {row.seq}) with different content; "
+                    f"{difference}. Give a new event a new event_id.",
+                    index=parsed.index,
+                    event_id=str(parsed.event.event_id),
+                    event_type=parsed.event.event_type,
+                    code="conflict",
+                )
+            )
+        return duplicates, conflicts
+
+    def _insert_rejections(self, conn, rejections: Sequence[Rejection], batch_id: str, received_at: datetime) -> None:
+        dialect_insert = postgresql.insert if self.postgres else sqlite.insert
+        rows = [
+            {
+                "batch_id": batch_id, "position": r.index, "received_at": received_at, "code": r.code,
+                "reason": r.reason, "event_id": r.event_id, "event_type": r.event_type, "raw": r.raw,
+            }
+            for r in rejections
+        ]
+        conn.execute(dialect_insert(rejected_events).on_conflict_do_nothing(), rows)
+
+    # ------------------------------------------------------------------- reads
+
+    @staticmethod
+    def _stored(row: Row) -> StoredEvent:
+        return StoredEvent(seq=row.seq, txid=row.txid, event=parse_event(row.raw).event, raw=row.raw, received_at=row.received_at)
+
+    @staticmethod
+    def _filters(
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        event_types: Iterable[str] | str | None = None,
+        symbol: str | None = None,
+        strategy_id: str | None = None,
+        source: str | None = None,
+    ) -> list:
+        c = audit_events.c
+        clauses = []
+        if start_ns is not None:
+            clauses.append(c.occurred_at_ns >= start_ns)
+        if end_ns is not None:
+            clauses.append(c.occurred_at_ns < end_ns)
+        if event_types is not None:
+            clauses.append(c.event_type.in_([event_types] if isinstance(event_types, str) else list(event_types)))
+        if symbol is not None:
+            clauses.append(c.symbol == symbol)
+        if strategy_id is not None:
+            clauses.append(c.strategy_id == strategy_id)
+        if source is not None:
+            clauses.append(c.source == source)
+        return clauses
+
+    def events(
+        self,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        *,
+        event_types: Iterable[str] | str | None = None,
+        symbol: str | None = None,
+        strategy_id: str | None = None,
+        source: str | None = None,
+        limit: int | None = None,
+    ) -> list[StoredEvent]:
+        """Events with occurred_at in [start_ns, end_ns), filtered, in (occurred_at, seq) order."""
+        query = (
+            select(*_EVENT_COLUMNS)
+            .where(*self._filters(start_ns, end_ns, event_types, symbol, strategy_id, source))
+            .order_by(audit_events.c.occurred_at_ns, audit_events.c.seq)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [self._stored(row) for row in conn.execute(query)]
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.scalar(select(func.count()).select_from(audit_events))
+
+    def follow(self, cursor: FollowCursor | None = None, limit: int = 1000) -> tuple[list[StoredEvent], FollowCursor]:
+        """Events after ``cursor``, never skipping a row another worker commits late.
+
+        Sequence values are drawn at INSERT time but become visible at COMMIT, so with several
+        ingest workers a reader that simply asked for ``seq > last_seen`` could pass a row whose
+        transaction commits later. Each row records its transaction id; only rows of
+        transactions older than the snapshot's xmin (every older transaction has finished,
+        committed or not) are returned, in (txid, seq) order: by transaction, in seq order
+        within one. A stalled transaction holds readers back; it never makes them skip.
+        SQLite has a single writer, so there the order is plain seq.
+        """
+        cursor = cursor or FollowCursor()
+        c = audit_events.c
+        query = select(*_EVENT_COLUMNS)
+        if self.postgres:
+            watermark = literal_column("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+            query = query.where(tuple_(c.txid, c.seq) > tuple_(cursor.txid, cursor.seq), c.txid < watermark).order_by(c.txid, c.seq)
+        else:
+            query = query.where(c.seq > cursor.seq).order_by(c.seq)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.limit(limit)).all()
+        if not rows:
+            return [], cursor
+        events = [self._stored(row) for row in rows]
+        return events, FollowCursor(rows[-1].txid, rows[-1].seq)
+
+    def reconstruct_trade_history(self, signal_id: str) -> TradeHistory:
+        """The signal, its risk checks, LLM decisions, orders, fills and position updates, in causal order."""
+        c = audit_events.c
+        orders = select(c.order_id).where(c.signal_id == signal_id, c.order_id.is_not(None)).scalar_subquery()
+        query = select(*_EVENT_COLUMNS).where(or_(c.signal_id == signal_id, c.order_id.in_(orders)))
+        with self.engine.connect() as conn:
+            events = [self._stored(row) for row in conn.execute(query)]
+        if not events:
+            raise UnknownSignal(f"no event in the audit trail carries signal_id {signal_id!r}")
+        return build_trade_history(signal_id, events)
+
+    def to_dataframe(
+        self,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        *,
+        event_types: Iterable[str] | str | None = None,
+        symbol: str | None = None,
+        strategy_id: str | None = None,
+        source: str | None = None,
+        flatten_payload: bool = True,
+    ) -> pd.DataFrame:
+        """The selected events as a DataFrame, one row per event in (occurred_at, seq) order.
+
+        Envelope columns, ``occurred_at`` as datetime64[ns, UTC] (exact to the nanosecond) and,
+        with ``flatten_payload``, one ``payload.<field>`` column per payload field, decimal
+        strings converted to float64 (analytics work in float64; ``raw`` keeps the exact text).
+        """
+        c = audit_events.c
+        query = (
+            select(c.seq, c.event_id, c.event_type, c.occurred_at_ns, c.received_at, c.source, c.strategy_id,
+                   c.symbol, c.signal_id, c.order_id, c.payload)
+            .where(*self._filters(start_ns, end_ns, event_types, symbol, strategy_id, source))
+            .order_by(c.occurred_at_ns, c.seq)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        columns = ["seq", "event_id", "event_type", "occurred_at_ns", "received_at", "source", "strategy_id",
+                   "symbol", "signal_id", "order_id", "payload"]
+        frame = pd.DataFrame([tuple(r) for r in rows], columns=columns)
+        frame["event_id"] = frame["event_id"].astype(str)
+        frame.insert(4, "occurred_at", pd.to_datetime(frame["occurred_at_ns"].astype("int64"), unit="ns", utc=True))
+        frame["received_at"] = pd.to_datetime(frame["received_at"], utc=True)
+        if not flatten_payload or frame.empty:
+            return frame
+        payload = pd.json_normalize(frame.pop("payload").tolist()).add_prefix("payload.")
+        for name in payload.columns:
+            converted = pd.to_numeric(payload[name], errors="coerce")
+            # Convert only columns whose every present value is numeric (decimal strings).
+            if converted.notna().sum() == payload[name].notna().sum() and payload[name].map(lambda v: not isinstance(v, bool)).all():
+                payload[name] = converted.astype("float64")
+        return pd.concat([frame, payload], axis=1)
+
+    def rejected(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The most recent rejected events, newest first."""
+        r = rejected_events.c
+        query = select(r.id, r.batch_id, r.position, r.received_at, r.code, r.reason, r.event_id, r.event_type, r.raw)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query.order_by(r.id.desc()).limit(limit))]
+
+    def summary(self, start_ns: int, end_ns: int) -> PeriodSummary:
+        """Counts over [start_ns, end_ns) by occurred_at (rejections by received_at)."""
+        c, r = audit_events.c, rejected_events.c
+        in_period = and_(c.occurred_at_ns >= start_ns, c.occurred_at_ns < end_ns)
+        with self.engine.connect() as conn:
+            by_type = dict(conn.execute(select(c.event_type, func.count()).where(in_period).group_by(c.event_type)).all())
+            by_strategy = {
+                (k if k is not None else "(none)"): v
+                for k, v in conn.execute(select(c.strategy_id, func.count()).where(in_period).group_by(c.strategy_id)).all()
+            }
+            failed = conn.scalar(
+                select(func.count()).where(in_period, c.event_type == "risk_check", c.payload["passed"].as_boolean().is_(False))
+            )
+            trips = conn.scalar(
+                select(func.count()).where(in_period, c.event_type == "circuit_breaker", c.payload["state"].as_string() == "tripped")
+            )
+            rejected_window = and_(r.received_at >= ns_to_datetime(start_ns), r.received_at < ns_to_datetime(end_ns))
+            rejected_by_code = dict(conn.execute(select(r.code, func.count()).where(rejected_window).group_by(r.code)).all())
+        return PeriodSummary(
+            start_ns=start_ns,
+            end_ns=end_ns,
+            events=sum(by_type.values()),
+            by_type=by_type,
+            by_strategy=by_strategy,
+            rejected_events=sum(rejected_by_code.values()),
+            rejected_by_code=rejected_by_code,
+            failed_risk_checks=failed or 0,
+            circuit_breaker_trips=trips or 0,
+        )
