@@ -15,7 +15,7 @@ from sqlalchemy import and_, func, insert, literal_column, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, Row
 
-from tradewatch.domain.events.parsing import ParsedEvent, Rejection, parse_event
+from tradewatch.domain.events.parsing import ParsedEvent, Rejection, parse_batch, parse_event
 from tradewatch.domain.events.timestamps import ns_to_datetime
 from tradewatch.domain.trail import (
     FollowCursor,
@@ -121,6 +121,18 @@ class AuditStore:
             rejected=len(rejections),
             rejections=rejected,
         )
+
+    def ingest_items(
+        self,
+        items: Sequence[Any],
+        *,
+        batch_id: str,
+        received_at: datetime,
+        before_commit: Callable[[], None] | None = None,
+    ) -> IngestResult:
+        """Validate raw items (JSON texts or objects) and ``ingest`` them; bad ones become rejections."""
+        events, rejections = parse_batch(items)
+        return self.ingest(events, rejections, batch_id=batch_id, received_at=received_at, before_commit=before_commit)
 
     @staticmethod
     def _insert_postgres(conn, events: Sequence[ParsedEvent], received_at: datetime) -> set[str]:

@@ -1,0 +1,75 @@
+"""The Celery application, configured from settings.
+
+``celery -A tradewatch.tasks.app worker -Q audit`` runs an ingest worker (see Procfile).
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from celery.signals import after_setup_logger, worker_init, worker_process_init
+
+from tradewatch.tasks.logs import configure_logging
+from tradewatch.tasks.settings import Settings, get_settings
+
+QUEUES = ("audit", "analysis", "alerts", "reports")
+TASK_MODULES = ["tradewatch.tasks.ingest"]
+
+
+def create_app(settings: Settings) -> Celery:
+    app = Celery("tradewatch", broker=settings.effective_broker_url, include=TASK_MODULES)
+    app.conf.update(
+        # JSON only: nothing executable ever crosses the broker.
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
+        # No result backend: ingest results are facts in PostgreSQL, not in Redis.
+        result_backend=None,
+        task_ignore_result=True,
+        # A task's message is acknowledged after it finished; a worker killed mid-task (pool
+        # child or main process) leaves it to be redelivered. Every writing task is idempotent.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=settings.worker_prefetch_multiplier,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            # Redis: an unacked message returns to its queue after this many seconds.
+            "visibility_timeout": settings.visibility_timeout_seconds,
+            "socket_timeout": 5,
+            "socket_connect_timeout": 2,
+            "retry_on_timeout": True,
+        },
+        task_default_queue="analysis",
+        task_routes={
+            "audit.*": {"queue": "audit"},
+            "alerts.*": {"queue": "alerts"},
+            "reports.*": {"queue": "reports"},
+        },
+        task_create_missing_queues=True,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=True,  # Flower
+        task_send_sent_event=False,
+        timezone="UTC",
+        enable_utc=True,
+    )
+    return app
+
+
+settings = get_settings()
+app = create_app(settings)
+
+
+@worker_process_init.connect
+def _fresh_connections_after_fork(**_kwargs) -> None:
+    # Database connections must never be shared between a parent and a forked pool child.
+    from tradewatch.tasks import wiring
+
+    wiring.reset()
+
+
+@worker_init.connect
+@after_setup_logger.connect
+def _structured_logs(**_kwargs) -> None:
+    # Only worker processes configure logging globally; an engine importing the client keeps its own.
+    configure_logging(settings.log_level, settings.log_format)

@@ -1,0 +1,85 @@
+"""Settings: the one place tradewatch reads the environment.
+
+Every variable is ``TRADEWATCH_<NAME>``. With neither a database nor a broker URL set,
+tradewatch runs embedded (SQLite file, in-memory broker, in-process worker, alerts to the log);
+setting only one of them is an error rather than a silent half-embedded mode.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_state_dir() -> Path:
+    return Path.home() / ".local" / "state" / "tradewatch"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRADEWATCH_", extra="ignore", frozen=True)
+
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL of PostgreSQL, e.g. postgresql://user@host/db")
+    broker_url: str | None = Field(default=None, description="Celery broker URL, e.g. redis://host:6379/0")
+    redis_url: str | None = Field(default=None, description="Redis for shared state (dedup, snapshots); defaults to the broker's")
+    pagerduty_routing_key: SecretStr | None = None
+    slack_webhook_url: SecretStr | None = None
+    slack_bot_token: SecretStr | None = None
+    timezone: str = "UTC"
+
+    state_dir: Path = Field(default_factory=_default_state_dir, description="embedded database and client spool live here")
+    spool_dir: Path | None = Field(default=None, description="AuditClient's durable spool; defaults to <state_dir>/spool")
+
+    # Redis redelivers an unacknowledged message after this many seconds. Short for the ingest,
+    # analysis and alerts pools so a killed worker's batches come back within a minute; the
+    # reports pool runs with its own, longer, value (TRADEWATCH_VISIBILITY_TIMEOUT_SECONDS=7200).
+    visibility_timeout_seconds: int = Field(default=60, ge=5)
+    worker_prefetch_multiplier: int = Field(default=1, ge=1)
+    ingest_retry_backoff_max_seconds: int = Field(default=30, ge=1)
+    # Downstream fan-out after each ingest batch (detectors, compliance). Off for benchmarks.
+    ingest_fanout: bool = True
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    # Fault injection for the crash tests: the named checkpoint blocks once (see tasks/faults.py).
+    fault_point: Literal["ingest.before_commit", "ingest.after_commit"] | None = None
+    fault_dir: Path | None = None
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> "Settings":
+        if (self.database_url is None) != (self.broker_url is None):
+            missing = "TRADEWATCH_BROKER_URL" if self.broker_url is None else "TRADEWATCH_DATABASE_URL"
+            raise ValueError(
+                f"{missing} is not set while the other URL is: set both TRADEWATCH_DATABASE_URL and "
+                "TRADEWATCH_BROKER_URL for a real deployment, or neither for embedded mode"
+            )
+        if self.fault_point is not None and self.fault_dir is None:
+            raise ValueError("TRADEWATCH_FAULT_POINT needs TRADEWATCH_FAULT_DIR (where the checkpoint reports it was reached)")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.state_dir / 'tradewatch.sqlite3'}"
+
+    @property
+    def effective_broker_url(self) -> str:
+        return self.broker_url or "memory://"
+
+    @property
+    def effective_spool_dir(self) -> Path:
+        return self.spool_dir or self.state_dir / "spool"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
