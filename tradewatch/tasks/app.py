@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from celery import Celery
+from kombu import Exchange, Queue
 from celery.signals import after_setup_logger, worker_init, worker_process_init
 
 from tradewatch.tasks.logs import configure_logging
@@ -36,10 +37,17 @@ def create_app(settings: Settings) -> Celery:
         broker_transport_options={
             # Redis: an unacked message returns to its queue after this many seconds.
             "visibility_timeout": settings.visibility_timeout_seconds,
+            # kombu sweeps for expired unacked messages every interval * throttle seconds,
+            # 10 * 10 = 100 s by default: a killed worker's batch would wait minutes past the
+            # visibility timeout. Sweep every sixth of the timeout instead (10 s for 60 s).
+            "unacked_restore_interval": max(1, settings.visibility_timeout_seconds // 6),
+            "unacked_restore_throttle": 1,
             "socket_timeout": 5,
             "socket_connect_timeout": 2,
             "retry_on_timeout": True,
+            **({"global_keyprefix": settings.broker_key_prefix} if settings.broker_key_prefix else {}),
         },
+        task_queues=[Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES],
         task_default_queue="analysis",
         task_routes={
             "audit.*": {"queue": "audit"},

@@ -30,7 +30,7 @@ class BrokerUnavailable(ConnectionError):
 class BatchPublisher:
     def __init__(self, app: Celery, queue: str = "audit") -> None:
         self.app = app
-        self.queue = app.amqp.queues[queue] if queue in app.amqp.queues else app.amqp.Queues([queue])[queue]
+        self.queue = app.amqp.queues[queue]
         self._connection: Connection | None = None
         self._producer = None
 

@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, description="SQLAlchemy URL of PostgreSQL, e.g. postgresql://user@host/db")
     broker_url: str | None = Field(default=None, description="Celery broker URL, e.g. redis://host:6379/0")
     redis_url: str | None = Field(default=None, description="Redis for shared state (dedup, snapshots); defaults to the broker's")
+    broker_key_prefix: str = Field(default="", description="prefix of every broker key in Redis, to share one Redis database")
     pagerduty_routing_key: SecretStr | None = None
     slack_webhook_url: SecretStr | None = None
     slack_bot_token: SecretStr | None = None

@@ -1,0 +1,150 @@
+"""Real processes for the integration tests: Celery workers and a private redis-server.
+
+Nothing here mocks anything: workers are `celery worker` subprocesses talking to real Redis and
+PostgreSQL; the private redis-server is a real server on a free port.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+from sqlalchemy import text
+
+from tradewatch.storage.database import make_engine
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.1, message: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+class WorkerProcess:
+    """`celery -A tradewatch.tasks.app worker` as a subprocess in its own session."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, *, queues: str = "audit", pool: str = "prefork",
+                 concurrency: int = 1, name: str = "test") -> None:
+        self.env = {**os.environ, **env}
+        self.log_path = log_path
+        self.args = [
+            sys.executable, "-m", "celery", "-A", "tradewatch.tasks.app", "worker",
+            "-Q", queues, "--pool", pool, "--concurrency", str(concurrency),
+            "--without-heartbeat", "--without-mingle", "--without-gossip",
+            "-n", f"{name}-{os.getpid()}@%h", "--loglevel", "INFO",
+        ]
+        self.process: subprocess.Popen | None = None
+        self._offset = 0
+
+    def start(self, ready_timeout: float = 60) -> "WorkerProcess":
+        self._offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        wait_until(self._ready, ready_timeout, 0.2, f"worker ready (log {self.log_path})")
+        return self
+
+    def _ready(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"worker exited with {self.process.returncode}; log:\n{self.log()[-4000:]}")
+        return " ready." in self.log()
+
+    def log(self) -> str:
+        return self.log_path.read_bytes()[self._offset :].decode("utf-8", "replace")
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def kill_main(self) -> None:
+        """SIGKILL the main process only."""
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def kill_all(self) -> None:
+        """SIGKILL the main process and its pool children (the whole session)."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill_all()
+
+
+class RedisServer:
+    """A private redis-server with AOF fsynced on every write."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> "RedisServer":
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
+             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--maxmemory-policy", "noeviction",
+             "--logfile", str(self.directory / "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        )
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
+
+        def _up() -> bool:
+            try:
+                return bool(client.ping()) and client.info("persistence").get("loading", 0) == 0
+            except redis.RedisError:
+                return False
+
+        wait_until(_up, 20, 0.05, f"redis-server on port {self.port}")
+        return self
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+def stored_ids(database_url: str) -> list[str]:
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            return [str(v) for v in conn.execute(text("SELECT event_id FROM audit_events")).scalars()]
+    finally:
+        engine.dispose()
+
+
+def count_rows(database_url: str, table: str = "audit_events") -> int:
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+    finally:
+        engine.dispose()
