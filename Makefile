@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install benchmark clean
+.PHONY: demo test install tools benchmark clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tradewatch needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -18,8 +18,16 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/tradewatch demo
 
+# tests/test_deploy.py validates docker-compose.yml with Debian's docker-compose.
+tools:
+	@command -v docker-compose >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing docker-compose (Debian package)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; \
+	  else echo "docker-compose is missing: apt-get install docker-compose (tests/test_deploy.py needs it)"; fi; }
+
 # Needs Redis on 127.0.0.1:6379 and PostgreSQL on 127.0.0.1:5432 (see README); .ci/run starts them.
-test: $(STAMP)
+test: $(STAMP) tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 benchmark: $(STAMP)

@@ -8,8 +8,9 @@ such method). Columns:
   ``follow()`` uses it to never skip a row another worker commits late (see store.follow).
 - occurred_at_ns: integer nanoseconds since the epoch, the exact event time; occurred_at is
   the same instant truncated to microseconds, for people querying with SQL.
-- payload: the validated payload as JSON (decimals as strings, exact); raw: the event's JSON
-  text exactly as received, kept as evidence.
+- payload: the payload object exactly as the producer sent it (JSON numbers stay numbers,
+  decimal strings stay strings, unknown fields kept), extracted from raw by the database, for
+  queries; raw: the event's JSON text exactly as received, kept as evidence.
 """
 
 from __future__ import annotations

@@ -7,11 +7,11 @@ Writes go through ``ingest`` (bulk, idempotent, one transaction per batch); ever
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
-from sqlalchemy import and_, func, insert, literal_column, or_, select, tuple_
+from sqlalchemy import DateTime, and_, bindparam, func, literal_column, or_, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, Row
 
@@ -35,22 +35,37 @@ _EVENT_COLUMNS = (
 )
 
 # One multi-row INSERT per batch: arrays in, unnest WITH ORDINALITY keeps the batch order for
-# seq, ON CONFLICT absorbs redeliveries, RETURNING says which rows are new.
+# seq, ON CONFLICT absorbs redeliveries, RETURNING says which rows are new. Parameters are
+# binary (%(name)b): text arrays then cross the wire without psycopg's per-element quoting and
+# escaping, which costs ~300 µs per row of raw JSON in the text format.
 _PG_INSERT = """
 INSERT INTO audit_events (event_id, event_type, occurred_at_ns, occurred_at, received_at, source,
                           strategy_id, symbol, signal_id, order_id, schema_version, payload, raw)
 SELECT u.event_id, u.event_type, u.occurred_at_ns,
        timestamptz 'epoch' + (u.occurred_at_ns / 1000) * interval '1 microsecond',
-       %(received_at)s, u.source, u.strategy_id, u.symbol, u.signal_id, u.order_id, 1, u.payload, u.raw
-FROM unnest(%(event_id)s::uuid[], %(event_type)s::text[], %(occurred_at_ns)s::int8[], %(source)s::text[],
-            %(strategy_id)s::text[], %(symbol)s::text[], %(signal_id)s::text[], %(order_id)s::text[],
-            %(payload)s::jsonb[], %(raw)s::text[])
+       %(received_at)b, u.source, u.strategy_id, u.symbol, u.signal_id, u.order_id, 1,
+       u.raw::jsonb -> 'payload', u.raw
+FROM unnest(%(event_id)b::uuid[], %(event_type)b::text[], %(occurred_at_ns)b::int8[], %(source)b::text[],
+            %(strategy_id)b::text[], %(symbol)b::text[], %(signal_id)b::text[], %(order_id)b::text[],
+            %(raw)b::text[])
      WITH ORDINALITY AS u(event_id, event_type, occurred_at_ns, source, strategy_id, symbol, signal_id,
-                          order_id, payload, raw, ordinal)
+                          order_id, raw, ordinal)
 ORDER BY u.ordinal
 ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id::text
 """
+
+# SQLite: payload extracted from raw by the database too, exactly as the producer wrote it.
+_SQLITE_INSERT = text(
+    """
+    INSERT INTO audit_events (event_id, event_type, occurred_at_ns, occurred_at, received_at, source, strategy_id,
+                              symbol, signal_id, order_id, schema_version, payload, raw)
+    VALUES (:event_id, :event_type, :occurred_at_ns, :occurred_at, :received_at, :source, :strategy_id,
+            :symbol, :signal_id, :order_id, 1, json_extract(:raw, '$.payload'), :raw)
+    """
+).bindparams(
+    bindparam("occurred_at", type_=DateTime(timezone=True)), bindparam("received_at", type_=DateTime(timezone=True))
+)
 
 
 @dataclass(frozen=True)
@@ -140,7 +155,7 @@ class AuditStore:
             return set()
         columns: dict[str, list[Any]] = {
             "event_id": [], "event_type": [], "occurred_at_ns": [], "source": [], "strategy_id": [],
-            "symbol": [], "signal_id": [], "order_id": [], "payload": [], "raw": [],
+            "symbol": [], "signal_id": [], "order_id": [], "raw": [],
         }
         for parsed in events:
             event = parsed.event
@@ -152,7 +167,6 @@ class AuditStore:
             columns["symbol"].append(event.symbol)
             columns["signal_id"].append(event.signal_id)
             columns["order_id"].append(event.order_id)
-            columns["payload"].append(event.payload.model_dump_json())
             columns["raw"].append(parsed.raw)
         cursor = conn.connection.driver_connection.cursor()
         cursor.execute(_PG_INSERT, {**columns, "received_at": received_at})
@@ -180,12 +194,11 @@ class AuditStore:
                     "event_id": key, "event_type": event.event_type, "occurred_at_ns": event.occurred_at,
                     "occurred_at": ns_to_datetime(event.occurred_at), "received_at": received_at,
                     "source": event.source, "strategy_id": event.strategy_id, "symbol": event.symbol,
-                    "signal_id": event.signal_id, "order_id": event.order_id, "schema_version": 1,
-                    "payload": event.payload.model_dump(mode="json"), "raw": parsed.raw,
+                    "signal_id": event.signal_id, "order_id": event.order_id, "raw": parsed.raw,
                 }
             )
         if rows:
-            conn.execute(insert(audit_events), rows)
+            conn.execute(_SQLITE_INSERT, rows)
         return fresh
 
     @staticmethod
@@ -238,7 +251,10 @@ class AuditStore:
 
     @staticmethod
     def _stored(row: Row) -> StoredEvent:
-        return StoredEvent(seq=row.seq, txid=row.txid, event=parse_event(row.raw).event, raw=row.raw, received_at=row.received_at)
+        received_at = row.received_at
+        if received_at.tzinfo is None:  # SQLite keeps no offset; every time inside is UTC
+            received_at = received_at.replace(tzinfo=timezone.utc)
+        return StoredEvent(seq=row.seq, txid=row.txid, event=parse_event(row.raw).event, raw=row.raw, received_at=received_at)
 
     @staticmethod
     def _filters(

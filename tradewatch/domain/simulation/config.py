@@ -229,8 +229,9 @@ class SimulationConfig(BaseModel):
         own = tripped_share(p * (1.0 - g) * signals_per_second / len(self.strategies))
         engine = tripped_share(p * g * signals_per_second / len(self.sources))
         tripped = 1.0 - (1.0 - own) * (1.0 - engine)
-        # HALTED stops every order; REDUCING lets through only about half (those that reduce).
-        return tripped * (self.circuit_breaker_halt_share + 0.5 * (1.0 - self.circuit_breaker_halt_share))
+        # HALTED stops every order; REDUCING lets through about a third (those that reduce a
+        # position with no other order open), measured on the default configuration.
+        return tripped * (self.circuit_breaker_halt_share + 0.65 * (1.0 - self.circuit_breaker_halt_share))
 
     def _expected_fills_when_accepted(self) -> float:
         n_max = self.max_fills_per_order

@@ -1,0 +1,319 @@
+"""Ingest benchmark: AuditClient.emit -> Redis -> audit.ingest_batch -> committed PostgreSQL rows,
+against the naive baseline (one Celery task per event, each with its own INSERT and COMMIT),
+both measured in this run on the same worker and PostgreSQL settings.
+
+Needs Redis (127.0.0.1:6379) and PostgreSQL (127.0.0.1:5432); creates and drops its own
+database and uses its own broker key prefix. Downstream fan-out (detectors, compliance) is off.
+
+Phases:
+  baseline    --baseline-events naive tasks sent as fast as the producer can; rate = events /
+              (first send -> last commit).
+  throughput  --events emitted as fast as possible through AuditClient; rate = events /
+              (first emit -> last commit).
+  latency     --latency-seconds at an offered --rate (events/s, paced): emit() time on the caller
+              thread (p50/p99, microseconds) and emit -> committed row (p50/p99, ms).
+Prints one JSON object on its last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import redis
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tradewatch.domain.events import MarketDataEvent, MarketDataPayload  # noqa: E402
+from tradewatch.storage.database import make_engine  # noqa: E402
+from tradewatch.storage.migrate import upgrade  # noqa: E402
+
+ADMIN_URL = os.environ.get("TRADEWATCH_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TRADEWATCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def percentile(values, q: float) -> float:
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if len(values) else float("nan")
+
+
+class Environment:
+    def __init__(self, concurrency: int) -> None:
+        self.name = f"tw_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        self.admin = make_engine(ADMIN_URL, pool_size=1)
+        with self.admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'CREATE DATABASE "{self.name}"'))
+            self.synchronous_commit = conn.execute(text("SHOW synchronous_commit")).scalar_one()
+        self.database_url = make_url(ADMIN_URL).set(database=self.name).render_as_string(hide_password=False)
+        self.engine = make_engine(self.database_url, pool_size=1)
+        upgrade(self.engine)
+        self.prefix = f"tw-bench-{uuid.uuid4().hex[:8]}:"
+        self.dir = Path(os.environ.get("TMPDIR", "/tmp")) / self.name
+        self.dir.mkdir(parents=True)
+        self.log_path = self.dir / "worker.log"
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "TRADEWATCH_DATABASE_URL": self.database_url,
+            "TRADEWATCH_BROKER_URL": REDIS_URL,
+            "TRADEWATCH_BROKER_KEY_PREFIX": self.prefix,
+            "TRADEWATCH_INGEST_FANOUT": "false",
+            "TRADEWATCH_STATE_DIR": str(self.dir / "state"),
+        }
+        self.concurrency = concurrency
+        self.worker: subprocess.Popen | None = None
+
+    def settings(self):
+        from tradewatch.tasks.settings import Settings
+
+        return Settings(database_url=self.database_url, broker_url=REDIS_URL, broker_key_prefix=self.prefix,
+                        ingest_fanout=False, state_dir=self.dir / "state")
+
+    def start_worker(self) -> None:
+        log = open(self.log_path, "ab")
+        self.worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "benchmarks.naive_tasks", "worker", "-Q", "audit",
+             "--pool", "prefork", "--concurrency", str(self.concurrency), "--without-heartbeat",
+             "--without-mingle", "--without-gossip", "--loglevel", "WARNING", "-n", f"bench-{os.getpid()}@%h"],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        client = redis.Redis.from_url(REDIS_URL)
+        # Ready when its pool children are up: the worker registers its consumer binding.
+        while time.monotonic() < deadline:
+            if self.worker.poll() is not None:
+                raise SystemExit(f"worker exited: {self.log_path.read_text()[-3000:]}")
+            if "ready" in self.log_path.read_text() or client.exists(f"{self.prefix}_kombu.binding.audit"):
+                time.sleep(1.0)
+                return
+            time.sleep(0.2)
+        raise SystemExit("worker did not start")
+
+    def stop_worker(self) -> None:
+        if self.worker and self.worker.poll() is None:
+            os.killpg(self.worker.pid, signal.SIGTERM)
+            try:
+                self.worker.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.worker.pid, signal.SIGKILL)
+
+    def rows(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM audit_events")).scalar_one()
+
+    def truncate(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only"))
+            conn.execute(text("TRUNCATE audit_events, rejected_events"))
+            conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only"))
+
+    def wait_rows(self, expected: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.rows() < expected:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"only {self.rows()} of {expected} rows after {timeout}s")
+            time.sleep(0.05)
+
+    def last_commit_ns_naive(self) -> int:
+        # The naive task stamps received_at inside its own transaction, right before COMMIT.
+        with self.engine.connect() as conn:
+            return conn.execute(text("SELECT (extract(epoch FROM max(received_at)) * 1e9)::bigint FROM audit_events")).scalar_one()
+
+    def batch_commits(self) -> dict[int, int]:
+        """received_at (µs since epoch) of each ingest batch -> its commit time (ns), from the worker's log."""
+        from datetime import datetime
+
+        commits = {}
+        for line in self.log_path.read_text().splitlines():
+            if '"ingest.batch"' not in line:
+                continue
+            record = json.loads(line[line.index("{"):])
+            received = datetime.fromisoformat(record["received_at"])
+            commits[int(received.timestamp() * 1_000_000)] = record["committed_at_ns"]
+        return commits
+
+    def integrity(self, expected_ids: set[str]) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            ids = [str(v) for v in conn.execute(text("SELECT event_id FROM audit_events")).scalars()]
+        stored = set(ids)
+        return {"lost": len(expected_ids - stored), "duplicated": len(ids) - len(stored)}
+
+    def close(self) -> None:
+        self.stop_worker()
+        self.engine.dispose()
+        with self.admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+        self.admin.dispose()
+        client = redis.Redis.from_url(REDIS_URL)
+        for key in client.scan_iter(match=f"*{self.prefix}*", count=1000):
+            client.delete(key)
+
+
+def make_events(count: int, start_ns: int) -> list[MarketDataEvent]:
+    """Realistic small events: quotes across 50 symbols, nanosecond timestamps."""
+    symbols = [f"SYM{i:02d}" for i in range(50)]
+    return [
+        MarketDataEvent(
+            occurred_at=start_ns + i * 37_013, source="bench-engine", symbol=symbols[i % 50],
+            payload=MarketDataPayload(bid=f"{100 + (i % 997) / 100:.2f}", ask=f"{100.02 + (i % 997) / 100:.2f}",
+                                      last=f"{100.01 + (i % 997) / 100:.2f}", volume=100 + i % 400),
+        )
+        for i in range(count)
+    ]
+
+
+def run_baseline(env: Environment, count: int) -> dict:
+    from tradewatch.tasks.app import create_app
+
+    app = create_app(env.settings())
+    texts = [e.model_dump_json() for e in make_events(count, time.time_ns())]
+    start_ns = time.time_ns()
+    with app.producer_or_acquire() as producer:
+        for raw in texts:
+            app.send_task("benchmark.naive_ingest_one", args=[raw], queue="audit", producer=producer)
+    env.wait_rows(count, timeout=max(120, count / 50))
+    elapsed = (env.last_commit_ns_naive() - start_ns) / 1e9
+    return {"events": count, "seconds": round(elapsed, 3), "events_per_second": round(count / elapsed, 1)}
+
+
+def run_throughput(env: Environment, count: int) -> dict:
+    from tradewatch.tasks.client import AuditClient
+    from tradewatch.tasks.app import create_app
+
+    events = make_events(count, time.time_ns())
+    client = AuditClient(app=create_app(env.settings()), spool_dir=env.dir / "spool", capacity=max(200_000, count))
+    start_ns = time.time_ns()
+    for event in events:
+        client.emit(event)
+    client.flush(120)
+    emit_done_ns = time.time_ns()
+    env.wait_rows(count, timeout=180)
+    last_commit = max(env.batch_commits().values())
+    elapsed = (last_commit - start_ns) / 1e9
+    integrity = env.integrity({str(e.event_id) for e in events})
+    stats = client.stats()
+    client.close()
+    return {
+        "events": count, "seconds": round(elapsed, 3), "events_per_second": round(count / elapsed, 1),
+        "emit_phase_seconds": round((emit_done_ns - start_ns) / 1e9, 3), "spooled_batches": stats["spooled_batches"],
+        **integrity,
+    }
+
+
+def run_latency(env: Environment, rate: int, seconds: float) -> dict:
+    from tradewatch.tasks.client import AuditClient
+    from tradewatch.tasks.app import create_app
+
+    count = int(rate * seconds)
+    templates = make_events(count, time.time_ns())
+    client = AuditClient(app=create_app(env.settings()), spool_dir=env.dir / "spool-latency")
+    emit_ns = np.zeros(count, dtype=np.int64)
+    occurred = np.zeros(count, dtype=np.int64)
+    interval_ns = 1e9 / rate
+    flusher_clock = time.pthread_getcpuclockid(client._thread.ident)
+    flusher_cpu_start = time.clock_gettime_ns(flusher_clock)
+    perf = time.perf_counter_ns
+    wall = time.time_ns
+    ids = []
+    start = perf()
+    for i, template in enumerate(templates):
+        target = start + int(i * interval_ns)
+        now = perf()
+        if target - now > 200_000:  # more than 0.2 ms early: sleep (releases the GIL), like an idle engine
+            time.sleep((target - now - 100_000) / 1e9)
+        while perf() < target:
+            pass
+        event = template.model_copy(update={"occurred_at": wall()})
+        t0 = perf()
+        client.emit(event)
+        emit_ns[i] = perf() - t0
+        occurred[i] = event.occurred_at
+        ids.append(str(event.event_id))
+    achieved_rate = count / ((perf() - start) / 1e9)
+    client.flush(60)
+    flusher_cpu_ns = time.clock_gettime_ns(flusher_clock) - flusher_cpu_start
+    batches = client.stats()["published_batches"]
+    client.close()
+    env.wait_rows(count, timeout=120)
+    commits = env.batch_commits()
+    with env.engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT occurred_at_ns, (extract(epoch FROM received_at) * 1000000)::bigint FROM audit_events"
+        )).all()
+    e2e_ms = [(commits[received_us] - occurred_ns) / 1e6 for occurred_ns, received_us in rows if received_us in commits]
+    integrity = env.integrity(set(ids))
+    return {
+        "offered_events_per_second": rate, "achieved_events_per_second": round(achieved_rate, 1), "events": count,
+        "emit_microseconds_p50": round(percentile(emit_ns, 50) / 1000, 2),
+        "emit_microseconds_p99": round(percentile(emit_ns, 99) / 1000, 2),
+        "emit_microseconds_p999": round(percentile(emit_ns, 99.9) / 1000, 2),
+        "emit_microseconds_max": round(float(emit_ns.max()) / 1000, 2),
+        "end_to_end_latency_ms_p50": round(percentile(e2e_ms, 50), 2),
+        "end_to_end_latency_ms_p99": round(percentile(e2e_ms, 99), 2),
+        "end_to_end_samples": len(e2e_ms),
+        "flusher_cpu_microseconds_per_batch": round(flusher_cpu_ns / 1000 / max(batches, 1), 1),
+        "batches": batches,
+        **integrity,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=100_000, help="events in the throughput phase")
+    parser.add_argument("--baseline-events", type=int, default=5_000, help="events in the naive baseline")
+    parser.add_argument("--rate", type=int, default=20_000, help="offered events/s in the latency phase")
+    parser.add_argument("--latency-seconds", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, default=2, help="worker pool processes (same for both paths)")
+    args = parser.parse_args()
+
+    env = Environment(args.concurrency)
+    try:
+        env.start_worker()
+        baseline = run_baseline(env, args.baseline_events)
+        print(json.dumps({"phase": "baseline", **baseline}), flush=True)
+        env.truncate()
+        throughput = run_throughput(env, args.events)
+        print(json.dumps({"phase": "throughput", **throughput}), flush=True)
+        env.truncate()
+        latency = run_latency(env, args.rate, args.latency_seconds)
+        print(json.dumps({"phase": "latency", **latency}), flush=True)
+    finally:
+        env.close()
+
+    result = {
+        "benchmark": "ingest",
+        "events": throughput["events"],
+        "events_per_second": throughput["events_per_second"],
+        "baseline_events_per_second": baseline["events_per_second"],
+        "speedup": round(throughput["events_per_second"] / baseline["events_per_second"], 1),
+        "emit_microseconds_p50": latency["emit_microseconds_p50"],
+        "emit_microseconds_p99": latency["emit_microseconds_p99"],
+        "emit_offered_events_per_second": args.rate,
+        "end_to_end_latency_ms_p50": latency["end_to_end_latency_ms_p50"],
+        "end_to_end_latency_ms_p99": latency["end_to_end_latency_ms_p99"],
+        "end_to_end_offered_events_per_second": args.rate,
+        "lost": throughput["lost"] + latency["lost"],
+        "duplicated": throughput["duplicated"] + latency["duplicated"],
+        "downstream_fanout": "off",
+        "synchronous_commit": env.synchronous_commit,
+        "worker_pool": f"prefork x{args.concurrency}",
+        "baseline": "one Celery task per event, each validating it and doing its own INSERT and COMMIT",
+        "cpu_cores": os.cpu_count(),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
