@@ -15,6 +15,8 @@ such method). Columns:
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -30,7 +32,9 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
-from sqlalchemy.types import JSON
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import JSON, TypeDecorator
 
 metadata = MetaData(
     naming_convention={
@@ -41,18 +45,58 @@ metadata = MetaData(
 )
 
 JsonDocument = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UtcDateTime(TypeDecorator):
+    """An aware UTC datetime on every backend.
+
+    SQLite keeps no offset: values are converted to UTC before they are stored and come back
+    marked UTC, so an instant never shifts by the writer's offset. Naive values are refused.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: pass an aware datetime (UTC)")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class current_txid(FunctionElement):
+    """The inserting transaction's id as bigint on PostgreSQL (0 elsewhere: SQLite has one writer)."""
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+@compiles(current_txid)
+def _current_txid_default(element, compiler, **kw) -> str:
+    return "0"
+
+
+@compiles(current_txid, "postgresql")
+def _current_txid_postgresql(element, compiler, **kw) -> str:
+    return "(pg_current_xact_id()::text::bigint)"
 EventId = String(36).with_variant(UUID(as_uuid=False), "postgresql")
 
 audit_events = Table(
     "audit_events",
     metadata,
     Column("seq", BigInteger().with_variant(Integer(), "sqlite"), Identity(always=False), primary_key=True),
-    Column("txid", BigInteger, nullable=False, server_default=text("0")),
+    Column("txid", BigInteger, nullable=False, server_default=current_txid()),
     Column("event_id", EventId, nullable=False),
     Column("event_type", String(32), nullable=False),
     Column("occurred_at_ns", BigInteger, nullable=False),
-    Column("occurred_at", DateTime(timezone=True), nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("occurred_at", UtcDateTime(), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
     Column("source", String(200), nullable=False),
     Column("strategy_id", String(200)),
     Column("symbol", String(200)),
@@ -76,7 +120,7 @@ rejected_events = Table(
     Column("id", BigInteger().with_variant(Integer(), "sqlite"), Identity(always=False), primary_key=True),
     Column("batch_id", String(64), nullable=False),
     Column("position", Integer, nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
     Column("code", String(32), nullable=False),
     Column("reason", Text, nullable=False),
     Column("event_id", String(64)),

@@ -6,12 +6,12 @@ Writes go through ``ingest`` (bulk, idempotent, one transaction per batch); ever
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
-from sqlalchemy import DateTime, and_, bindparam, func, literal_column, or_, select, text, tuple_
+from sqlalchemy import and_, bindparam, func, literal_column, or_, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, Row
 
@@ -25,7 +25,7 @@ from tradewatch.domain.trail import (
     build_trade_history,
     describe_difference,
 )
-from tradewatch.storage.schema import audit_events, rejected_events
+from tradewatch.storage.schema import UtcDateTime, audit_events, rejected_events
 
 _EVENT_COLUMNS = (
     audit_events.c.seq,
@@ -39,9 +39,9 @@ _EVENT_COLUMNS = (
 # binary (%(name)b): text arrays then cross the wire without psycopg's per-element quoting and
 # escaping, which costs ~300 µs per row of raw JSON in the text format.
 _PG_INSERT = """
-INSERT INTO audit_events (event_id, event_type, occurred_at_ns, occurred_at, received_at, source,
+INSERT INTO audit_events (txid, event_id, event_type, occurred_at_ns, occurred_at, received_at, source,
                           strategy_id, symbol, signal_id, order_id, schema_version, payload, raw)
-SELECT u.event_id, u.event_type, u.occurred_at_ns,
+SELECT pg_current_xact_id()::text::bigint, u.event_id, u.event_type, u.occurred_at_ns,
        timestamptz 'epoch' + (u.occurred_at_ns / 1000) * interval '1 microsecond',
        %(received_at)b, u.source, u.strategy_id, u.symbol, u.signal_id, u.order_id, 1,
        u.raw::jsonb -> 'payload', u.raw
@@ -64,7 +64,7 @@ _SQLITE_INSERT = text(
             :symbol, :signal_id, :order_id, 1, json_extract(:raw, '$.payload'), :raw)
     """
 ).bindparams(
-    bindparam("occurred_at", type_=DateTime(timezone=True)), bindparam("received_at", type_=DateTime(timezone=True))
+    bindparam("occurred_at", type_=UtcDateTime()), bindparam("received_at", type_=UtcDateTime())
 )
 
 
@@ -80,6 +80,20 @@ class IngestResult:
 
     def to_dict(self) -> dict[str, int]:
         return {"inserted": self.inserted, "duplicates": self.duplicates, "conflicts": self.conflicts, "rejected": self.rejected}
+
+
+def _unique_positions(
+    events: Sequence[ParsedEvent], rejections: Sequence[Rejection]
+) -> tuple[Sequence[ParsedEvent], Sequence[Rejection]]:
+    """Positions key rejected_events per batch, so they must be distinct. ``ingest_items``
+    numbers items by their place in the batch; a caller building ParsedEvents itself may not,
+    and then events are numbered in order, followed by the rejections."""
+    positions = [p.index for p in events] + [r.index for r in rejections]
+    if len(set(positions)) == len(positions):
+        return events, rejections
+    renumbered = [replace(p, index=i) for i, p in enumerate(events)]
+    offset = len(events)
+    return renumbered, [replace(r, index=offset + j) for j, r in enumerate(rejections)]
 
 
 class UnknownSignal(LookupError):
@@ -109,6 +123,10 @@ class AuditStore:
         conflict otherwise (recorded in rejected_events with the differing fields). Invalid
         events are recorded in rejected_events; ``(batch_id, position)`` makes that idempotent.
         """
+        if received_at.tzinfo is None or received_at.utcoffset() is None:
+            raise ValueError("received_at must be an aware datetime (UTC)")
+        received_at = received_at.astimezone(timezone.utc)
+        events, rejections = _unique_positions(events, rejections)
         with self.engine.begin() as conn:
             if self.postgres:
                 inserted_ids = self._insert_postgres(conn, events, received_at)
@@ -251,10 +269,7 @@ class AuditStore:
 
     @staticmethod
     def _stored(row: Row) -> StoredEvent:
-        received_at = row.received_at
-        if received_at.tzinfo is None:  # SQLite keeps no offset; every time inside is UTC
-            received_at = received_at.replace(tzinfo=timezone.utc)
-        return StoredEvent(seq=row.seq, txid=row.txid, event=parse_event(row.raw).event, raw=row.raw, received_at=received_at)
+        return StoredEvent(seq=row.seq, txid=row.txid, event=parse_event(row.raw).event, raw=row.raw, received_at=row.received_at)
 
     @staticmethod
     def _filters(

@@ -81,6 +81,23 @@ class Settings(BaseSettings):
         return self.spool_dir or self.state_dir / "spool"
 
 
+_configured: Settings | None = None
+
+
 @lru_cache(maxsize=1)
-def get_settings() -> Settings:
+def _from_environment() -> Settings:
     return Settings()
+
+
+def get_settings() -> Settings:
+    """The process's settings: those passed to ``configure``, else the environment's."""
+    return _configured or _from_environment()
+
+
+def configure(settings: Settings) -> None:
+    """Use ``settings`` instead of the environment (the demo forces embedded mode this way).
+
+    Call before anything is built from settings (the Celery app, the database engine).
+    """
+    global _configured
+    _configured = settings

@@ -52,7 +52,8 @@ class EventBase(BaseModel):
         missing = [key for key in self.required_keys if getattr(self, key) is None]
         if missing:
             reasons = "; ".join(f"{key} ({self.required_keys[key]})" for key in missing)
-            raise ValueError(f"a {self.event_type} event needs {reasons}")
+            article = "an" if self.event_type[0] in "aeiou" else "a"
+            raise ValueError(f"{article} {self.event_type} event needs {reasons}")
         return self
 
 

@@ -8,6 +8,7 @@ prices and quantities are kept exactly as written. One bad item never affects th
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -92,15 +93,19 @@ def decode_json(raw: str) -> Any:
         raise EventValidationError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except ValueError as exc:
         raise EventValidationError(f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise EventValidationError("not valid JSON for an event: nested too deeply") from None
 
 
-def parse_event(item: str | bytes | dict) -> ParsedEvent:
+def parse_event(item: str | bytes | dict, index: int = 0) -> ParsedEvent:
     """Validate one item. Raises ``EventValidationError`` with a reason a person can act on."""
     raw, data = _raw_and_data(item)
-    return ParsedEvent(event=_validate(data), raw=raw)
+    event = _validate(data)
+    return ParsedEvent(event=event, raw=raw if raw is not None else _text_of(data), index=index)
 
 
-def _raw_and_data(item: str | bytes | dict) -> tuple[str, Any]:
+def _raw_and_data(item: str | bytes | dict) -> tuple[str | None, Any]:
+    """The item's raw text (None for an object: it is written after validation) and its data."""
     if isinstance(item, bytes | bytearray):
         try:
             item = item.decode("utf-8")
@@ -109,8 +114,35 @@ def _raw_and_data(item: str | bytes | dict) -> tuple[str, Any]:
     if isinstance(item, str):
         return item, decode_json(item)
     if isinstance(item, dict):
-        return json.dumps(item, default=str, separators=(",", ":")), item
+        return None, item
     raise EventValidationError(f"expected a JSON object (or its text), got {type(item).__name__}")
+
+
+def _non_finite_path(value: Any, path: str) -> str | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, child in items:
+        found = _non_finite_path(child, f"{path}.{key}" if path else str(key))
+        if found:
+            return found
+    return None
+
+
+def _text_of(data: dict) -> str:
+    """The raw text recorded for an item that arrived as an object (not as JSON text)."""
+    try:
+        return json.dumps(data, default=str, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        where = _non_finite_path(data, "") or "event"
+        raise EventValidationError(f"{where}: not a finite number; NaN and Infinity are not valid JSON") from None
+    except RecursionError:
+        raise EventValidationError("nested too deeply to be an event") from None
 
 
 def _validate(data: Any) -> EventBase:
@@ -137,6 +169,16 @@ def _fast_validate(raw: str) -> EventBase | None:
         return None
 
 
+def _evidence(item: Any) -> str:
+    """Best-effort text of a rejected item, kept so a person can see what was sent."""
+    if isinstance(item, bytes | bytearray):
+        return item.decode("utf-8", "replace")
+    try:
+        return json.dumps(item, default=str, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError):
+        return repr(item)
+
+
 def parse_batch(items: Iterable[Any]) -> tuple[list[ParsedEvent], list[Rejection]]:
     """Validate every item; good ones and rejections are returned side by side, in order."""
     good: list[ParsedEvent] = []
@@ -149,10 +191,13 @@ def parse_batch(items: Iterable[Any]) -> tuple[list[ParsedEvent], list[Rejection
         data: Any = None
         try:
             raw, data = _raw_and_data(item)
-            good.append(ParsedEvent(event=_validate(data), raw=raw, index=index))
+            event = _validate(data)
+            if raw is None:
+                raw = _text_of(data)
+            good.append(ParsedEvent(event=event, raw=raw, index=index))
         except EventValidationError as exc:
             if raw is None:
-                raw = item.decode("utf-8", "replace") if isinstance(item, bytes | bytearray) else repr(item)
+                raw = _evidence(item)
             ident = data.get("event_id") if isinstance(data, dict) else None
             etype = data.get("event_type") if isinstance(data, dict) else None
             bad.append(

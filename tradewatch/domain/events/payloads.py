@@ -8,7 +8,7 @@ Decimals may arrive as JSON numbers or strings and are serialised back as string
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -26,8 +26,33 @@ from tradewatch.domain.events.types import (
 )
 
 
+def _json_numbers(value: Any) -> Any:
+    """Decimals inside unknown fields back to JSON numbers (float or int), recursively."""
+    if isinstance(value, Decimal):  # JSON integers decode as int already; a Decimal was a float
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _json_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_numbers(v) for v in value]
+    return value
+
+
 class Payload(BaseModel):
+    """Base of every payload. Unknown fields are kept with their JSON types: the exact decoder
+    reads every JSON number as a Decimal, which for a field without a declared type would turn
+    ``0.125`` into the string ``"0.125"`` on the way out; they are kept as numbers instead (the
+    event's raw text keeps every digit)."""
+
     model_config = ConfigDict(extra="allow", frozen=True)
+
+    @model_validator(mode="after")
+    def _extras_keep_json_types(self) -> "Payload":
+        extra = self.__pydantic_extra__
+        if extra:
+            for key, value in extra.items():
+                if isinstance(value, Decimal | dict | list):
+                    extra[key] = _json_numbers(value)
+        return self
 
 
 class MarketDataPayload(Payload):

@@ -14,7 +14,8 @@ from functools import lru_cache
 
 _RFC3339 = re.compile(
     r"(?P<date>\d{4}-\d{2}-\d{2})[Tt ](?P<time>\d{2}:\d{2}:\d{2})"
-    r"(?:\.(?P<frac>\d{1,9}))?(?P<tz>[Zz]|[+-]\d{2}:\d{2})?\Z"
+    r"(?:\.(?P<frac>\d{1,9}))?(?P<tz>[Zz]|[+-]\d{2}:\d{2})?\Z",
+    re.ASCII,
 )
 _EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()
 NS_PER_SECOND = 1_000_000_000
@@ -33,7 +34,10 @@ def parse_rfc3339_ns(text: str) -> int:
     """
     # Fast path for the canonical form engines send (YYYY-MM-DDTHH:MM:SS.fffffffffZ): this runs
     # once per ingested event, so it avoids the regex and datetime construction.
-    if len(text) == 30 and text[29] == "Z" and text[10] == "T" and text[19] == "." and text[20:29].isdigit():
+    if not text.isascii():
+        raise TimestampError(f"contains non-ASCII characters; expected {ACCEPTED}")
+    if (len(text) == 30 and text[29] == "Z" and text[10] == "T" and text[19] == "." and text[4] == "-"
+            and text[7] == "-" and text[20:29].isdigit()):
         days = _days_since_epoch(text[:10])
         if days is not None and text[13] == ":" and text[16] == ":" and text[11:13].isdigit() and text[14:16].isdigit() and text[17:19].isdigit():
             hour, minute, second = int(text[11:13]), int(text[14:16]), int(text[17:19])

@@ -22,12 +22,22 @@ _MIN_NS = 946_684_800 * NS_PER_SECOND
 _MAX_NS = 4_102_444_800 * NS_PER_SECOND
 
 
+def _unit_guess(value: float) -> str:
+    value = abs(value)
+    return "seconds" if value < 10**11 else "milliseconds" if value < 10**14 else "microseconds" if value < 10**17 else "nanoseconds"
+
+
 def _to_ns(value: object) -> int:
     if isinstance(value, bool):
         raise ValueError(f"expected {TIMESTAMP_ACCEPTED}")
+    if isinstance(value, float | Decimal):
+        raise ValueError(
+            f"number {value} is not integer nanoseconds (it looks like {_unit_guess(float(value))}); "
+            f"expected {TIMESTAMP_ACCEPTED}"
+        )
     if isinstance(value, int):
         if not _MIN_NS <= value < _MAX_NS:
-            unit = "seconds" if value < 10**11 else "milliseconds" if value < 10**14 else "microseconds" if value < 10**17 else "nanoseconds"
+            unit = _unit_guess(value)
             raise ValueError(
                 f"integer {value} is outside 2000-01-01..2100-01-01 as nanoseconds (it looks like {unit}); "
                 f"expected {TIMESTAMP_ACCEPTED}"

@@ -19,6 +19,11 @@ approved or modified it, and the strategy is not HALTED by a circuit breaker. Un
 order is sent only if it reduces the strategy's position in that instrument and no other order
 for it is open. A trip cancels the affected strategies' open orders. Prices follow a geometric
 random walk per instrument, advanced whenever the instrument is looked at.
+
+Quoted and traded prices (bid, ask, last, limit and fill prices) are on the instrument's tick
+grid; mids (decision_price, arrival_price, market_price) may fall on half a tick; vwap has 4
+decimals. Quantities are multiples of the lot size. Determinism holds for a given Python version
+(the generator's algorithms are those of the standard library ``random``).
 """
 
 from __future__ import annotations
@@ -57,11 +62,12 @@ from tradewatch.domain.events.payloads import (
     SignalPayload,
     SystemPayload,
 )
-from tradewatch.domain.events.types import _MAX_NS, _MIN_NS
 from tradewatch.domain.simulation.book import CENT, ZERO, PositionBook
 from tradewatch.domain.simulation.config import SimulationConfig, SymbolConfig
 
 NS = 1_000_000_000
+_EARLIEST_START_NS = 946_684_800 * NS  # 2000-01-01T00:00:00Z
+_LATEST_START_NS = 3_786_912_000 * NS  # 2090-01-01T00:00:00Z, leaving room to simulate years
 VWAP_QUANTUM = Decimal("0.0001")
 PNL_QUANTUM = CENT
 AVG_OUT_QUANTUM = Decimal("0.000001")
@@ -191,6 +197,10 @@ class _Order:
 class TradingSimulator:
     """Deterministic synthetic engine. ``events_until`` advances simulated time to ``t_ns``.
 
+    Event ids, signal ids, order ids and fill ids all come from the seeded generator, so two
+    runs with the same seed and start time produce the same ids (an ingest absorbs the second
+    as a redelivery): give each run its own seed when both should be stored.
+
     >>> sim = TradingSimulator(SimulationConfig(seed=7), start_ns=1_767_225_600_000_000_000)
     >>> events = sim.events_until(1_767_225_601_000_000_000)  # the first simulated second
     """
@@ -198,9 +208,10 @@ class TradingSimulator:
     def __init__(self, config: SimulationConfig, start_ns: int) -> None:
         if isinstance(start_ns, bool) or not isinstance(start_ns, int):
             raise TypeError(f"start_ns must be integer nanoseconds since the epoch, got {type(start_ns).__name__}")
-        if not _MIN_NS <= start_ns < _MAX_NS - 10**18:
+        if not _EARLIEST_START_NS <= start_ns < _LATEST_START_NS:
             raise ValueError(
-                f"start_ns {start_ns} is not nanoseconds between 2000 and 2068; pass integer nanoseconds since the epoch"
+                f"start_ns {start_ns} is not between 2000-01-01 and 2090-01-01 as nanoseconds; "
+                "pass integer nanoseconds since the epoch (seconds * 10**9)"
             )
         self.config = config
         self._rng = random.Random(config.seed)

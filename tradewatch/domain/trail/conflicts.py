@@ -25,7 +25,13 @@ def describe_difference(stored: EventBase, incoming: EventBase) -> str | None:
     right: dict[str, Any] = {}
     _flatten(stored.model_dump(mode="json"), "", left)
     _flatten(incoming.model_dump(mode="json"), "", right)
-    keys = sorted(k for k in left.keys() | right.keys() if left.get(k) != right.get(k))
+    def differs(key: str) -> bool:
+        a, b = left.get(key), right.get(key)
+        return a != b or type(a) is not type(b)
+
+    keys = sorted(k for k in left.keys() | right.keys() if differs(k))
+    if not keys:
+        return "content differs"
     shown = ", ".join(f"{k} (stored {left.get(k)!r}, got {right.get(k)!r})" for k in keys[:_MAX_LISTED])
     more = f" and {len(keys) - _MAX_LISTED} more" if len(keys) > _MAX_LISTED else ""
     return f"fields differ: {shown}{more}"
