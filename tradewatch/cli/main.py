@@ -1,0 +1,330 @@
+"""The `tradewatch` command."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="tradewatch: audit trail, monitoring and governance for trading engines.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+audit_app = typer.Typer(help="Read the audit trail.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit")
+console = Console()
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(2)
+
+
+def _settings():
+    from pydantic import ValidationError
+
+    from tradewatch.tasks.settings import get_settings
+
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        _fail("invalid configuration: " + "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()))
+
+
+# --------------------------------------------------------------------------- db
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="Alembic revision to upgrade to.")) -> None:
+    """Create or migrate the audit trail schema (run once before the workers)."""
+    from tradewatch.storage.database import make_engine
+    from tradewatch.storage.migrate import current_revision, upgrade
+
+    settings = _settings()
+    if settings.embedded:
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.effective_database_url)
+    try:
+        upgrade(engine, revision)
+        console.print(f"schema at revision [bold]{current_revision(engine)}[/] ({engine.url.render_as_string(hide_password=True)})")
+    except Exception as exc:  # noqa: BLE001 - shown to the operator
+        _fail(f"could not migrate {engine.url.render_as_string(hide_password=True)}: {exc}")
+    finally:
+        engine.dispose()
+
+
+# ----------------------------------------------------------------------- worker
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def worker(
+    ctx: typer.Context,
+    queues: str = typer.Option("audit", "--queues", "-Q", help="Comma-separated queues: audit, analysis, alerts, reports."),
+    concurrency: int = typer.Option(2, "--concurrency", "-c", help="Pool processes."),
+) -> None:
+    """Run a Celery worker (extra options are passed to `celery worker`)."""
+    from tradewatch.tasks.app import QUEUES
+
+    unknown = [q for q in queues.split(",") if q not in QUEUES]
+    if unknown:
+        _fail(f"unknown queue(s) {', '.join(unknown)}; accepted: {', '.join(QUEUES)}")
+    if _settings().embedded:
+        _fail("no broker configured: set TRADEWATCH_BROKER_URL and TRADEWATCH_DATABASE_URL (embedded mode runs its worker inside `tradewatch simulate`)")
+    args = [sys.executable, "-m", "celery", "-A", "tradewatch.tasks.app", "worker", "-Q", queues,
+            "--concurrency", str(concurrency), "--prefetch-multiplier", "1", *ctx.args]
+    os.execv(sys.executable, args)
+
+
+# ------------------------------------------------------------------------ audit
+
+
+def _store():
+    from tradewatch.tasks import wiring
+
+    _settings()
+    return wiring.store()
+
+
+def _history_table(history) -> Table:
+    from tradewatch.domain.events.describe import describe
+    from tradewatch.domain.events.timestamps import format_rfc3339_ns
+
+    table = Table(title=f"trade history of signal {history.signal_id}", show_lines=False)
+    table.add_column("occurred at (UTC)", no_wrap=True)
+    table.add_column("type", no_wrap=True)
+    table.add_column("source")
+    table.add_column("what happened")
+    for stored in history.events:
+        event = stored.event
+        table.add_row(format_rfc3339_ns(event.occurred_at), event.event_type, event.source, describe(event))
+    return table
+
+
+@audit_app.command("history")
+def audit_history(
+    signal_id: str = typer.Argument(..., help="The signal whose chain to reconstruct."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Reconstruct one trade: signal, risk checks, LLM decisions, orders, fills, position updates."""
+    import json
+
+    from tradewatch.storage.store import UnknownSignal
+
+    try:
+        history = _store().reconstruct_trade_history(signal_id)
+    except UnknownSignal as exc:
+        _fail(str(exc))
+    if as_json:
+        print(json.dumps(history.to_dict(), indent=2))
+    else:
+        console.print(_history_table(history))
+
+
+@audit_app.command("summary")
+def audit_summary(hours: float = typer.Option(24.0, help="Period: the last N hours of event time.")) -> None:
+    """Counts by type and strategy, rejected events, failed risk checks, circuit-breaker trips."""
+    end_ns = time.time_ns()
+    summary = _store().summary(end_ns - int(hours * 3600e9), end_ns)
+    _print_summary(summary)
+
+
+def _print_summary(summary) -> None:
+    table = Table(title="events stored by type")
+    table.add_column("type")
+    table.add_column("events", justify="right")
+    for name, count in sorted(summary.by_type.items(), key=lambda kv: -kv[1]):
+        table.add_row(name, f"{count:,}")
+    table.add_row("[bold]total[/]", f"[bold]{summary.events:,}[/]")
+    console.print(table)
+    strategies = ", ".join(f"{k}: {v:,}" for k, v in sorted(summary.by_strategy.items()))
+    console.print(f"by strategy: {strategies}")
+    console.print(
+        f"failed risk checks: [bold]{summary.failed_risk_checks}[/]   circuit-breaker trips: [bold]{summary.circuit_breaker_trips}[/]   "
+        f"rejected events: [bold]{summary.rejected_events}[/] {summary.rejected_by_code or ''}"
+    )
+
+
+@audit_app.command("rejected")
+def audit_rejected(limit: int = typer.Option(20, help="How many of the most recent.")) -> None:
+    """The most recent rejected events with the reason for each."""
+    table = Table(title="rejected events (newest first)")
+    for column in ("received at", "code", "position", "reason", "raw (start)"):
+        table.add_column(column)
+    for row in _store().rejected(limit):
+        table.add_row(row["received_at"].isoformat(), row["code"], str(row["position"]), row["reason"], row["raw"][:60])
+    console.print(table)
+
+
+# --------------------------------------------------------------------- simulate
+
+
+def _simulate(rate: float, duration: float, seed: int, speed: float | None, client, store=None) -> tuple[int, str | None]:
+    """Emit `duration` seconds of simulated trading at `rate` events/s through `client`.
+
+    speed None: as fast as possible; else simulated seconds per wall second (1 = real time).
+    Returns (events emitted, a signal_id that led to fills, if any).
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from tradewatch.domain.simulation import SimulationConfig, TradingSimulator
+
+    # Faster than real time, the simulated minute ends now rather than in the future.
+    start_at = time.time_ns() - (int(duration * 1e9) if speed is None else 0)
+    simulator = TradingSimulator(SimulationConfig(events_per_second=rate, seed=seed), start_ns=start_at)
+    start_ns = simulator.now_ns
+    emitted, filled_signal, orders_to_signal = 0, None, {}
+    wall_start = time.monotonic()
+    columns = [TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[unit]}"),
+               TimeElapsedColumn()]
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("simulated trading (seconds)", total=int(duration), unit="")
+        emitted_task = progress.add_task("events emitted by the engine", total=None, unit="")
+        stored_task = progress.add_task("events committed to the trail", total=None, unit="") if store else None
+        tick_ns = 100_000_000  # 0.1 s of simulated time per step
+        for step in range(1, int(duration * 10) + 1):
+            if speed is not None:
+                wait = wall_start + step * 0.1 / speed - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+            for event in simulator.events_until(start_ns + step * tick_ns):
+                client.emit(event)
+                emitted += 1
+                if filled_signal is None:
+                    if event.event_type == "order" and event.signal_id:
+                        orders_to_signal[event.order_id] = event.signal_id
+                    elif event.event_type == "fill" and event.order_id in orders_to_signal:
+                        filled_signal = orders_to_signal[event.order_id]
+            if step % 10 == 0:
+                progress.update(task, completed=step // 10)
+                progress.update(emitted_task, completed=emitted)
+                if store is not None:
+                    progress.update(stored_task, completed=store.count())
+        progress.update(emitted_task, total=emitted, completed=emitted)
+        if store is not None:
+            client.flush()
+            progress.update(stored_task, total=emitted)
+            deadline = time.monotonic() + 300
+            while (count := store.count()) < emitted and time.monotonic() < deadline:
+                progress.update(stored_task, completed=count)
+                time.sleep(0.1)
+            progress.update(stored_task, completed=store.count())
+    return emitted, filled_signal
+
+
+@app.command()
+def simulate(
+    rate: float = typer.Option(1000.0, "--rate", min=1, help="Events per second of simulated trading."),
+    duration: float = typer.Option(60.0, "--duration", min=1, help="Seconds of simulated trading."),
+    seed: Optional[int] = typer.Option(None, help="Random seed (default: from the clock, so reruns make new events)."),
+    realtime: bool = typer.Option(True, "--realtime/--fast", help="Pace at the wall clock, or emit as fast as possible."),
+) -> None:
+    """A synthetic engine emitting realistic linked chains through AuditClient.
+
+    With TRADEWATCH_BROKER_URL set, events go to that broker for the workers; in embedded mode
+    an in-process worker stores them in SQLite.
+    """
+    settings = _settings()
+    seed = seed if seed is not None else time.time_ns() % 2**31
+    from tradewatch.tasks.client import AuditClient
+
+    if settings.embedded:
+        from tradewatch.tasks import wiring
+        from tradewatch.tasks.app import app as celery_app
+        from tradewatch.tasks.embedded import embedded_worker
+
+        store = wiring.store()
+        with embedded_worker(celery_app), AuditClient(app=celery_app) as client:
+            _simulate(rate, duration, seed, 1.0 if realtime else None, client, store=store)
+    else:
+        with AuditClient() as client:
+            emitted, _ = _simulate(rate, duration, seed, 1.0 if realtime else None, client)
+            client.flush()
+            stats = client.stats()
+        console.print(f"published {stats['published_events']:,} events in {stats['published_batches']} batches; "
+                      f"spooled {stats['spooled_batches']} batches")
+
+
+def _wait_for_rows(store, expected: int, timeout: float = 120) -> int:
+    deadline = time.monotonic() + timeout
+    count = store.count()
+    while count < expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+        count = store.count()
+    return count
+
+
+# ------------------------------------------------------------------------- demo
+
+
+@app.command()
+def demo(
+    rate: float = typer.Option(500.0, help="Events per second of simulated trading."),
+    duration: float = typer.Option(60.0, help="Seconds of simulated trading."),
+    seed: int = typer.Option(7, help="Random seed."),
+    state_dir: Path = typer.Option(Path("var/demo"), help="Where the demo's SQLite trail is written (wiped first)."),
+) -> None:
+    """Embedded mode, no services: a minute of simulated trading through a real Celery worker
+    (in-memory broker, in-process) into SQLite; then what was stored and one trade history."""
+    from tradewatch.tasks.settings import Settings, configure
+
+    shutil.rmtree(state_dir, ignore_errors=True)
+    state_dir.mkdir(parents=True)
+    # Always embedded, whatever the environment says: the demo needs no services.
+    # The tables below show what the worker's logs would say, so it logs errors only.
+    configure(Settings(database_url=None, broker_url=None, state_dir=state_dir.resolve(), log_level="ERROR", log_format="console"))
+
+    from tradewatch.tasks import wiring
+    from tradewatch.tasks.app import app as celery_app
+    from tradewatch.tasks.client import AuditClient
+    from tradewatch.tasks.embedded import embedded_worker
+
+    settings = _settings()
+    console.rule("[bold]tradewatch demo")
+    console.print(
+        "embedded mode: a real Celery worker in this process consumes real messages from kombu's in-memory "
+        f"transport and writes the audit trail to SQLite at [bold]{settings.effective_database_url.removeprefix('sqlite:///')}[/]"
+    )
+    store = wiring.store()
+    with embedded_worker(celery_app):
+        with AuditClient(app=celery_app, spool_dir=state_dir / "spool") as client:
+            emitted, filled_signal = _simulate(rate, duration, seed, None, client, store=store)
+            client.flush()
+        # A misbehaving producer sends three bad events beside a good one, straight to the task.
+        bad_batch = [
+            '{"event_type": "fill", "occurred_at": "2026-11-21T14:30:00", "source": "legacy-engine", "payload": {}}',
+            '{"event_type": "order", "occurred_at": 1763735400, "source": "legacy-engine", "order_id": "x", '
+            '"symbol": "AAPL", "strategy_id": "legacy", "payload": {"side": "hold", "quantity": -5, '
+            '"order_type": "market", "status": "submitted"}}',
+            "{this is not json",
+        ]
+        celery_app.send_task("audit.ingest_batch", args=[bad_batch], kwargs={"batch_id": "demo-bad-producer"}, queue="audit")
+        with console.status("waiting for the worker to commit everything"):
+            stored = _wait_for_rows(store, emitted)
+            deadline = time.monotonic() + 30
+            while len(store.rejected(10)) < len(bad_batch) and time.monotonic() < deadline:
+                time.sleep(0.1)
+
+    console.rule("[bold]what was stored")
+    console.print(f"emitted {emitted:,} events; the audit trail holds {stored:,} (lost {emitted - stored:,})")
+    _print_summary(store.summary(0, time.time_ns() + 1))
+    rejected = Table(title="rejected events: each kept with its raw text and a reason a person can act on")
+    rejected.add_column("position")
+    rejected.add_column("reason")
+    for row in sorted(store.rejected(10), key=lambda r: r["position"]):
+        rejected.add_row(str(row["position"]), row["reason"])
+    console.print(rejected)
+
+    if filled_signal:
+        console.rule("[bold]one reconstructed trade")
+        console.print(_history_table(store.reconstruct_trade_history(filled_signal)))
+        console.print(f"(again any time: TRADEWATCH_STATE_DIR={state_dir} tradewatch audit history {filled_signal})")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
