@@ -106,7 +106,7 @@ audit_events = Table(
     Column("payload", JsonDocument, nullable=False),
     Column("raw", Text, nullable=False),
     UniqueConstraint("event_id"),
-    Index(None, "occurred_at_ns"),
+    Index(None, "occurred_at_ns", postgresql_using="brin"),
     Index(None, "symbol", "occurred_at_ns"),
     Index(None, "strategy_id", "occurred_at_ns"),
     Index(None, "signal_id", postgresql_where=text("signal_id IS NOT NULL"), sqlite_where=text("signal_id IS NOT NULL")),

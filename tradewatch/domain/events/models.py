@@ -30,11 +30,15 @@ SCHEMA_VERSION = 1
 
 
 class EventBase(BaseModel):
-    """The envelope. Subclasses fix ``event_type`` and the payload model."""
+    """The envelope. Subclasses fix ``event_type`` and the payload model.
+
+    A subclass that needs an optional envelope key redeclares it as required (validated in
+    pydantic-core, no Python per event) and says why in ``required_keys``, which the error
+    message quotes to the producer.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    # Envelope keys a subclass insists on, with why (shown to the producer when missing).
     required_keys: ClassVar[dict[str, str]] = {}
 
     event_id: UUID = Field(default_factory=uuid4)
@@ -47,19 +51,11 @@ class EventBase(BaseModel):
     order_id: Identifier | None = None
     schema_version: Literal[1] = SCHEMA_VERSION
 
-    @model_validator(mode="after")
-    def _required_keys(self) -> "EventBase":
-        missing = [key for key in self.required_keys if getattr(self, key) is None]
-        if missing:
-            reasons = "; ".join(f"{key} ({self.required_keys[key]})" for key in missing)
-            article = "an" if self.event_type[0] in "aeiou" else "a"
-            raise ValueError(f"{article} {self.event_type} event needs {reasons}")
-        return self
-
 
 class MarketDataEvent(EventBase):
     required_keys: ClassVar[dict[str, str]] = {"symbol": "the instrument quoted"}
     event_type: Literal["market_data"] = "market_data"
+    symbol: Identifier
     payload: MarketDataPayload
 
 
@@ -70,18 +66,23 @@ class SignalEvent(EventBase):
         "symbol": "the instrument it is about",
     }
     event_type: Literal["signal"] = "signal"
+    signal_id: Identifier
+    strategy_id: Identifier
+    symbol: Identifier
     payload: SignalPayload
 
 
 class RiskCheckEvent(EventBase):
     required_keys: ClassVar[dict[str, str]] = {"signal_id": "the signal the check was run for"}
     event_type: Literal["risk_check"] = "risk_check"
+    signal_id: Identifier
     payload: RiskCheckPayload
 
 
 class LlmDecisionEvent(EventBase):
     required_keys: ClassVar[dict[str, str]] = {"signal_id": "the signal the decision was about"}
     event_type: Literal["llm_decision"] = "llm_decision"
+    signal_id: Identifier
     payload: LlmDecisionPayload
 
 
@@ -92,6 +93,9 @@ class OrderEvent(EventBase):
         "strategy_id": "the strategy that sent it",
     }
     event_type: Literal["order"] = "order"
+    order_id: Identifier
+    symbol: Identifier
+    strategy_id: Identifier
     payload: OrderPayload
 
 
@@ -101,12 +105,15 @@ class FillEvent(EventBase):
         "symbol": "the instrument traded",
     }
     event_type: Literal["fill"] = "fill"
+    order_id: Identifier
+    symbol: Identifier
     payload: FillPayload
 
 
 class PositionUpdateEvent(EventBase):
     required_keys: ClassVar[dict[str, str]] = {"symbol": "the instrument held"}
     event_type: Literal["position_update"] = "position_update"
+    symbol: Identifier
     payload: PositionUpdatePayload
 
 

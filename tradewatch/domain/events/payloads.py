@@ -38,21 +38,23 @@ def _json_numbers(value: Any) -> Any:
 
 
 class Payload(BaseModel):
-    """Base of every payload. Unknown fields are kept with their JSON types: the exact decoder
-    reads every JSON number as a Decimal, which for a field without a declared type would turn
-    ``0.125`` into the string ``"0.125"`` on the way out; they are kept as numbers instead (the
-    event's raw text keeps every digit)."""
+    """Base of every payload. Unknown fields are kept with their JSON types (see
+    ``keep_json_types``)."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    @model_validator(mode="after")
-    def _extras_keep_json_types(self) -> "Payload":
-        extra = self.__pydantic_extra__
-        if extra:
-            for key, value in extra.items():
-                if isinstance(value, Decimal | dict | list):
-                    extra[key] = _json_numbers(value)
-        return self
+
+def keep_json_types(payload: Payload) -> None:
+    """The exact decoder reads every JSON number as a Decimal; for a field the model does not
+    declare that would turn ``0.125`` into the string ``"0.125"`` on the way out. Put such
+    values back as JSON numbers (the event's raw text keeps every digit). Called by the parser
+    on the exact path only: the fast path already yields floats, and it keeps a Python call
+    per event out of validation."""
+    extra = payload.__pydantic_extra__
+    if extra:
+        for key, value in extra.items():
+            if isinstance(value, Decimal | dict | list):
+                extra[key] = _json_numbers(value)
 
 
 class MarketDataPayload(Payload):

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, PlainSerializer, StringConstraints
+from pydantic import Field, PlainSerializer, PlainValidator, StringConstraints
 
 from tradewatch.domain.events.timestamps import (
     ACCEPTED as TIMESTAMP_ACCEPTED,
@@ -28,31 +28,37 @@ def _unit_guess(value: float) -> str:
 
 
 def _to_ns(value: object) -> int:
-    if isinstance(value, bool):
+    # Hot path (once per ingested event): a str in the canonical form, then the range check.
+    kind = type(value)
+    if kind is str:
+        ns = parse_rfc3339_ns(value)
+    elif kind is int:
+        ns = value
+    elif isinstance(value, bool):
         raise ValueError(f"expected {TIMESTAMP_ACCEPTED}")
-    if isinstance(value, float | Decimal):
+    elif isinstance(value, float | Decimal):
         raise ValueError(
             f"number {value} is not integer nanoseconds (it looks like {_unit_guess(float(value))}); "
             f"expected {TIMESTAMP_ACCEPTED}"
         )
-    if isinstance(value, int):
-        if not _MIN_NS <= value < _MAX_NS:
-            unit = _unit_guess(value)
-            raise ValueError(
-                f"integer {value} is outside 2000-01-01..2100-01-01 as nanoseconds (it looks like {unit}); "
-                f"expected {TIMESTAMP_ACCEPTED}"
-            )
-        return value
-    if isinstance(value, str):
-        return _to_ns(parse_rfc3339_ns(value))
-    if isinstance(value, datetime):
-        return _to_ns(datetime_to_ns(value))
-    raise ValueError(f"got {type(value).__name__}; expected {TIMESTAMP_ACCEPTED}")
+    elif isinstance(value, int):
+        ns = int(value)
+    elif isinstance(value, datetime):
+        ns = datetime_to_ns(value)
+    else:
+        raise ValueError(f"got {type(value).__name__}; expected {TIMESTAMP_ACCEPTED}")
+    if _MIN_NS <= ns < _MAX_NS:
+        return ns
+    raise ValueError(
+        f"{'integer ' + str(ns) if kind is int else 'time'} is outside 2000-01-01..2100-01-01"
+        + (f" as nanoseconds (it looks like {_unit_guess(ns)})" if kind is int else "")
+        + f"; expected {TIMESTAMP_ACCEPTED}"
+    )
 
 
 TimestampNs = Annotated[
     int,
-    BeforeValidator(_to_ns),
+    PlainValidator(_to_ns, json_schema_input_type=str | int),
     PlainSerializer(format_rfc3339_ns, return_type=str, when_used="json"),
 ]
 """Integer nanoseconds since the epoch; accepts RFC 3339 text, int ns or an aware datetime;

