@@ -50,7 +50,7 @@ def percentile(values, q: float) -> float:
 
 
 class Environment:
-    def __init__(self, concurrency: int) -> None:
+    def __init__(self, concurrency: int, pool: str) -> None:
         self.name = f"tw_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
         self.admin = make_engine(ADMIN_URL, pool_size=1)
         with self.admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -73,7 +73,8 @@ class Environment:
             "TRADEWATCH_STATE_DIR": str(self.dir / "state"),
         }
         self.concurrency = concurrency
-        self.worker: subprocess.Popen | None = None
+        self.pool = pool
+        self.workers: list[subprocess.Popen] = []
 
     def settings(self):
         from tradewatch.tasks.settings import Settings
@@ -82,32 +83,39 @@ class Environment:
                         ingest_fanout=False, state_dir=self.dir / "state")
 
     def start_worker(self) -> None:
-        log = open(self.log_path, "ab")
-        self.worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "benchmarks.naive_tasks", "worker", "-Q", "audit",
-             "--pool", "prefork", "--concurrency", str(self.concurrency), "--without-heartbeat",
-             "--without-mingle", "--without-gossip", "--loglevel", "WARNING", "-n", f"bench-{os.getpid()}@%h"],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True,
-        )
+        """prefork: one worker, `concurrency` pool children. solo: `concurrency` worker
+        processes each running tasks in-process (no hand-off of each message to a child)."""
+        processes = 1 if self.pool == "prefork" else self.concurrency
+        for index in range(processes):
+            log = open(self.log_path, "ab")
+            self.workers.append(subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "benchmarks.naive_tasks", "worker", "-Q", "audit",
+                 "--pool", self.pool, "--concurrency", str(self.concurrency if self.pool == "prefork" else 1),
+                 "--without-heartbeat", "--without-mingle", "--without-gossip", "--loglevel", "WARNING",
+                 "-n", f"bench-{os.getpid()}-{index}@%h"],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True,
+            ))
+        from tradewatch.tasks.app import create_app
+
+        control = create_app(self.settings()).control
         deadline = time.monotonic() + 60
-        client = redis.Redis.from_url(REDIS_URL)
-        # Ready when its pool children are up: the worker registers its consumer binding.
         while time.monotonic() < deadline:
-            if self.worker.poll() is not None:
-                raise SystemExit(f"worker exited: {self.log_path.read_text()[-3000:]}")
-            if "ready" in self.log_path.read_text() or client.exists(f"{self.prefix}_kombu.binding.audit"):
-                time.sleep(1.0)
+            for worker in self.workers:
+                if worker.poll() is not None:
+                    raise SystemExit(f"worker exited: {self.log_path.read_text()[-3000:]}")
+            if len(control.ping(timeout=0.5)) >= processes:
                 return
-            time.sleep(0.2)
-        raise SystemExit("worker did not start")
+        raise SystemExit("workers did not start")
 
     def stop_worker(self) -> None:
-        if self.worker and self.worker.poll() is None:
-            os.killpg(self.worker.pid, signal.SIGTERM)
+        for worker in self.workers:
+            if worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGTERM)
+        for worker in self.workers:
             try:
-                self.worker.wait(30)
+                worker.wait(30)
             except subprocess.TimeoutExpired:
-                os.killpg(self.worker.pid, signal.SIGKILL)
+                os.killpg(worker.pid, signal.SIGKILL)
 
     def rows(self) -> int:
         with self.engine.connect() as conn:
@@ -137,10 +145,16 @@ class Environment:
         from datetime import datetime
 
         commits = {}
+        decoder = json.JSONDecoder()
         for line in self.log_path.read_text().splitlines():
             if '"ingest.batch"' not in line:
                 continue
-            record = json.loads(line[line.index("{"):])
+            try:  # two pool processes share the log file; take the first object of a line
+                record, _ = decoder.raw_decode(line[line.index("{"):])
+            except ValueError:
+                continue
+            if record.get("event") != "ingest.batch":
+                continue
             received = datetime.fromisoformat(record["received_at"])
             commits[int(received.timestamp() * 1_000_000)] = record["committed_at_ns"]
         return commits
@@ -194,7 +208,8 @@ def run_throughput(env: Environment, count: int) -> dict:
     from tradewatch.tasks.app import create_app
 
     events = make_events(count, time.time_ns())
-    client = AuditClient(app=create_app(env.settings()), spool_dir=env.dir / "spool", capacity=max(200_000, count))
+    client = AuditClient(app=create_app(env.settings()), spool_dir=env.dir / "spool", capacity=max(200_000, count),
+                         batch_size=int(os.environ.get("BENCH_BATCH", 1000)))
     start_ns = time.time_ns()
     for event in events:
         client.emit(event)
@@ -276,10 +291,12 @@ def main() -> None:
     parser.add_argument("--baseline-events", type=int, default=5_000, help="events in the naive baseline")
     parser.add_argument("--rate", type=int, default=20_000, help="offered events/s in the latency phase")
     parser.add_argument("--latency-seconds", type=float, default=5.0)
-    parser.add_argument("--concurrency", type=int, default=2, help="worker pool processes (same for both paths)")
+    parser.add_argument("--concurrency", type=int, default=2, help="worker processes (same for both paths)")
+    parser.add_argument("--pool", choices=["prefork", "solo"], default="prefork",
+                        help="prefork: one worker with N pool children; solo: N single-process workers")
     args = parser.parse_args()
 
-    env = Environment(args.concurrency)
+    env = Environment(args.concurrency, args.pool)
     try:
         env.start_worker()
         baseline = run_baseline(env, args.baseline_events)
@@ -290,6 +307,10 @@ def main() -> None:
         env.truncate()
         latency = run_latency(env, args.rate, args.latency_seconds)
         print(json.dumps({"phase": "latency", **latency}), flush=True)
+        env.truncate()
+        # The same at half the rate: end-to-end latency when the offered rate is within capacity.
+        latency_half = run_latency(env, args.rate // 2, args.latency_seconds)
+        print(json.dumps({"phase": "latency_half_rate", **latency_half}), flush=True)
     finally:
         env.close()
 
@@ -305,11 +326,14 @@ def main() -> None:
         "end_to_end_latency_ms_p50": latency["end_to_end_latency_ms_p50"],
         "end_to_end_latency_ms_p99": latency["end_to_end_latency_ms_p99"],
         "end_to_end_offered_events_per_second": args.rate,
-        "lost": throughput["lost"] + latency["lost"],
-        "duplicated": throughput["duplicated"] + latency["duplicated"],
+        "end_to_end_latency_ms_p50_at_half_rate": latency_half["end_to_end_latency_ms_p50"],
+        "end_to_end_latency_ms_p99_at_half_rate": latency_half["end_to_end_latency_ms_p99"],
+        "emit_microseconds_p99_at_half_rate": latency_half["emit_microseconds_p99"],
+        "lost": throughput["lost"] + latency["lost"] + latency_half["lost"],
+        "duplicated": throughput["duplicated"] + latency["duplicated"] + latency_half["duplicated"],
         "downstream_fanout": "off",
         "synchronous_commit": env.synchronous_commit,
-        "worker_pool": f"prefork x{args.concurrency}",
+        "worker_pool": f"{args.pool} x{args.concurrency}",
         "baseline": "one Celery task per event, each validating it and doing its own INSERT and COMMIT",
         "cpu_cores": os.cpu_count(),
     }
