@@ -9,6 +9,7 @@ from celery import Celery
 from kombu import Exchange, Queue
 from celery.signals import after_setup_logger, worker_init, worker_process_init
 
+from tradewatch.beat_schedule import BEAT_SCHEDULE
 from tradewatch.tasks.logs import configure_logging
 from tradewatch.tasks.settings import Settings, get_settings
 
@@ -60,6 +61,7 @@ def create_app(settings: Settings) -> Celery:
         task_send_sent_event=False,
         timezone="UTC",
         enable_utc=True,
+        beat_schedule=BEAT_SCHEDULE,
     )
     return app
 

@@ -84,6 +84,7 @@ class AuditClient:
         on_full: OnFull = "block",
         block_timeout_seconds: float = 0.5,
         spool_dir: str | Path | None = None,
+        spool_max_bytes: int = 10 << 30,
         retry_interval_seconds: float = 1.0,
     ) -> None:
         if on_full not in ("block", "raise", "drop"):
@@ -107,7 +108,7 @@ class AuditClient:
         self.block_timeout_seconds = block_timeout_seconds
         self.retry_interval_seconds = retry_interval_seconds
         self._publisher = BatchPublisher(app, queue)
-        self._spool = Spool(Path(spool_dir))
+        self._spool = Spool(Path(spool_dir), max_bytes=spool_max_bytes)
         self._buffer: deque[Any] = deque()
         self._wakeup = threading.Event()
         self._space = threading.Condition()
