@@ -8,9 +8,11 @@ such method). Columns:
   ``follow()`` uses it to never skip a row another worker commits late (see store.follow).
 - occurred_at_ns: integer nanoseconds since the epoch, the exact event time; occurred_at is
   the same instant truncated to microseconds, for people querying with SQL.
-- payload: the payload object exactly as the producer sent it (JSON numbers stay numbers,
-  decimal strings stay strings, unknown fields kept), extracted from raw by the database, for
-  queries; raw: the event's JSON text exactly as received, kept as evidence.
+- payload: the validated payload, for queries: declared decimals as exact decimal strings
+  (``(payload->>'price')::numeric``), unknown fields as sent, absent optional fields omitted.
+  Serialised by the worker (pydantic-core); having PostgreSQL extract it from raw instead cost
+  ~10 µs of database CPU per event. raw: the event's JSON text exactly as received, kept as
+  evidence; every field can be re-derived from it.
 """
 
 from __future__ import annotations

@@ -42,29 +42,29 @@ _EVENT_COLUMNS = (
 _PG_STAGE = """
 CREATE TEMPORARY TABLE IF NOT EXISTS ingest_stage (
     ordinal int4, event_id uuid, event_type text, occurred_at_ns int8, source text, strategy_id text,
-    symbol text, signal_id text, order_id text, raw text
+    symbol text, signal_id text, order_id text, payload text, raw text
 ) ON COMMIT DELETE ROWS
 """
-_PG_STAGE_TYPES = ["int4", "uuid", "text", "int8", "text", "text", "text", "text", "text", "text"]
+_PG_STAGE_TYPES = ["int4", "uuid", "text", "int8", "text", "text", "text", "text", "text", "text", "text"]
 _PG_INSERT = """
 INSERT INTO audit_events (txid, event_id, event_type, occurred_at_ns, occurred_at, received_at, source,
                           strategy_id, symbol, signal_id, order_id, schema_version, payload, raw)
 SELECT pg_current_xact_id()::text::bigint, event_id, event_type, occurred_at_ns,
        timestamptz 'epoch' + (occurred_at_ns / 1000) * interval '1 microsecond',
-       %s, source, strategy_id, symbol, signal_id, order_id, 1, raw::jsonb -> 'payload', raw
+       %s, source, strategy_id, symbol, signal_id, order_id, 1, payload::jsonb, raw
 FROM ingest_stage
 ORDER BY ordinal
 ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id::text
 """
 
-# SQLite: payload extracted from raw by the database too, exactly as the producer wrote it.
+# SQLite: the same columns through a plain executemany (embedded mode has one writer).
 _SQLITE_INSERT = text(
     """
     INSERT INTO audit_events (event_id, event_type, occurred_at_ns, occurred_at, received_at, source, strategy_id,
                               symbol, signal_id, order_id, schema_version, payload, raw)
     VALUES (:event_id, :event_type, :occurred_at_ns, :occurred_at, :received_at, :source, :strategy_id,
-            :symbol, :signal_id, :order_id, 1, json_extract(:raw, '$.payload'), :raw)
+            :symbol, :signal_id, :order_id, 1, json(:payload), :raw)
     """
 ).bindparams(
     bindparam("occurred_at", type_=UtcDateTime()), bindparam("received_at", type_=UtcDateTime())
@@ -182,7 +182,8 @@ class AuditStore:
             for ordinal, parsed in enumerate(events):
                 event = parsed.event
                 write_row((ordinal, event.event_id, event.event_type, event.occurred_at, event.source,
-                           event.strategy_id, event.symbol, event.signal_id, event.order_id, parsed.raw))
+                           event.strategy_id, event.symbol, event.signal_id, event.order_id,
+                           event.payload.model_dump_json(exclude_none=True), parsed.raw))
         cursor.execute(_PG_INSERT, (received_at,))
         return {row[0] for row in cursor.fetchall()}
 
@@ -208,7 +209,8 @@ class AuditStore:
                     "event_id": key, "event_type": event.event_type, "occurred_at_ns": event.occurred_at,
                     "occurred_at": ns_to_datetime(event.occurred_at), "received_at": received_at,
                     "source": event.source, "strategy_id": event.strategy_id, "symbol": event.symbol,
-                    "signal_id": event.signal_id, "order_id": event.order_id, "raw": parsed.raw,
+                    "signal_id": event.signal_id, "order_id": event.order_id,
+                    "payload": event.payload.model_dump_json(exclude_none=True), "raw": parsed.raw,
                 }
             )
         if rows:
