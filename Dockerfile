@@ -31,4 +31,4 @@ WORKDIR /var/lib/tradewatch
 # Flower's port; workers and beat listen on nothing.
 EXPOSE 5555
 
-CMD ["celery", "-A", "tradewatch.tasks.app", "worker", "-Q", "audit", "--concurrency", "2", "--prefetch-multiplier", "1", "-n", "ingest@%h"]
+CMD ["celery", "-A", "tradewatch.tasks.app", "worker", "-Q", "audit", "--concurrency", "2", "-n", "ingest@%h"]

@@ -205,7 +205,8 @@ def test_each_queue_has_its_own_worker_pool(service_name, queue):
     argv = _argv(_service(rendered, service_name))
     assert argv[:4] == ["celery", "-A", CELERY_APP, "worker"], argv
     assert _queues(argv) == [queue], f"{service_name} consumes {_queues(argv)}, expected only {queue!r}"
-    assert _option(argv, "--prefetch-multiplier") == "1", argv
+    # Prefetch comes from settings (TRADEWATCH_WORKER_PREFETCH_MULTIPLIER, default 1), not the command line.
+    assert _option(argv, "--prefetch-multiplier") is None, argv
     assert (_option(argv, "-n", "--hostname") or "").startswith(f"{service_name}@"), argv
 
 

@@ -580,3 +580,33 @@ def test_every_accepted_dict_item_has_raw_text_that_parses_back(extra):
         assert parse_event(parsed.raw).event == parsed.event
     if bad:
         assert "finite" in bad[0].reason
+
+
+def test_ingest_requires_the_producers_event_id():
+    data = market_data_dict = json.loads(_market_data_text())
+    del market_data_dict["event_id"]
+    good, bad = parse_batch([json.dumps(data), data])
+    assert good == []
+    assert all("event_id: missing; the producer assigns it" in r.reason for r in bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [("x\\u0000y", "NUL character"), ("x\\udfffy", "lone UTF-16 surrogate")],
+)
+def test_text_the_trail_cannot_store_is_rejected_wherever_it_is(text, reason):
+    raw = _market_data_text().replace('"payload":{', f'"payload":{{"note":"{text}",', 1)
+    good, bad = parse_batch([raw])
+    assert good == [] and reason in bad[0].reason
+
+
+def test_ordinary_unicode_escapes_are_fine():
+    raw = _market_data_text().replace('"payload":{', '"payload":{"note":"caf\\u00e9",', 1)
+    good, bad = parse_batch([raw])
+    assert bad == [] and good[0].event.payload.note == "café"
+
+
+def _market_data_text() -> str:
+    from tests.factories import market_data
+
+    return market_data(1).model_dump_json()

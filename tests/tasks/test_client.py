@@ -144,3 +144,26 @@ def test_emit_after_close_is_an_error(redis_url, broker_prefix, client_factory):
 def test_bad_options_are_refused():
     with pytest.raises(ValueError, match="on_full='sometimes'; accepted: 'block', 'raise', 'drop'"):
         AuditClient(app=_app("redis://127.0.0.1:1/0", "x:"), on_full="sometimes", spool_dir="/tmp/unused")
+
+
+def test_a_forked_child_gets_its_own_flusher_and_spool(redis_url, broker_prefix, client_factory, tmp_path):
+    import os
+
+    client = client_factory(_app(redis_url, broker_prefix), batch_size=10)
+    events = [market_data(i) for i in (1, 2, 3)]
+    client.emit(events[0])
+    client.flush(10)
+    pid = os.fork()
+    if pid == 0:  # the child: emit through the inherited client object
+        code = 1
+        try:
+            client.emit(events[1])
+            code = 0 if client.flush(10) and client._spool.directory.name == f"fork-{os.getpid()}" else 3
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    client.emit(events[2])
+    client.flush(10)
+    texts = [t for m in _messages(redis_url, broker_prefix) for t in m["args"][0]]
+    assert sorted(texts) == sorted(e.model_dump_json() for e in events)

@@ -18,7 +18,9 @@ def test_replays_in_the_order_written_and_empties(tmp_path):
 
 
 def test_records_survive_a_new_spool_object_as_after_a_restart(tmp_path):
-    Spool(tmp_path).append(b"kept")
+    first = Spool(tmp_path)
+    first.append(b"kept")
+    first.close()
     seen = []
     Spool(tmp_path).replay(seen.append)
     assert seen == [b"kept"]
@@ -82,3 +84,13 @@ def test_the_size_limit_refuses_new_segments(tmp_path):
     spool.append(b"x" * 20)
     with pytest.raises(SpoolFullError):
         spool.append(b"y" * 20)
+
+
+def test_one_owner_per_directory(tmp_path):
+    from tradewatch.tasks.spool import SpoolInUseError
+
+    first = Spool(tmp_path)
+    with pytest.raises(SpoolInUseError, match="give each engine process its own spool_dir"):
+        Spool(tmp_path)
+    first.close()
+    Spool(tmp_path).close()  # free again once the owner closed it

@@ -77,7 +77,7 @@ def worker(
     if _settings().embedded:
         _fail("no broker configured: set TRADEWATCH_BROKER_URL and TRADEWATCH_DATABASE_URL (embedded mode runs its worker inside `tradewatch simulate`)")
     args = [sys.executable, "-m", "celery", "-A", "tradewatch.tasks.app", "worker", "-Q", queues,
-            "--concurrency", str(concurrency), "--prefetch-multiplier", "1", *ctx.args]
+            "--concurrency", str(concurrency), *ctx.args]
     os.execv(sys.executable, args)
 
 

@@ -11,9 +11,15 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
+from pydantic_core import PydanticSerializationError
 from sqlalchemy import and_, bindparam, func, literal_column, or_, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, Row
+from sqlalchemy.exc import DataError as SqlAlchemyDataError
+from psycopg import DataError as PsycopgDataError
+
+# The bulk path talks to psycopg directly, the portable path through SQLAlchemy.
+DataError = (SqlAlchemyDataError, PsycopgDataError)
 
 from tradewatch.domain.events.parsing import ParsedEvent, Rejection, parse_batch, parse_event
 from tradewatch.domain.events.timestamps import ns_to_datetime
@@ -99,6 +105,39 @@ def _unique_positions(
     return renumbered, [replace(r, index=offset + j) for j, r in enumerate(rejections)]
 
 
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """A valid event with its payload already serialised for the payload column."""
+
+    parsed: ParsedEvent
+    payload: str
+
+    @property
+    def event(self):
+        return self.parsed.event
+
+    @property
+    def raw(self) -> str:
+        return self.parsed.raw
+
+    @property
+    def index(self) -> int:
+        return self.parsed.index
+
+
+def _with_payload_json(events: Sequence[ParsedEvent]) -> tuple[list[_Row], list[Rejection]]:
+    """Serialise each payload once, before the transaction: an event that cannot be written as
+    UTF-8 JSON becomes a rejection instead of failing its whole batch."""
+    rows, refused = [], []
+    for parsed in events:
+        try:
+            rows.append(_Row(parsed, parsed.event.payload.model_dump_json(exclude_none=True)))
+        except (PydanticSerializationError, UnicodeError) as exc:
+            refused.append(Rejection(raw=parsed.raw, reason=f"payload cannot be written as JSON: {exc}", index=parsed.index,
+                                     event_id=str(parsed.event.event_id), event_type=parsed.event.event_type))
+    return rows, refused
+
+
 class UnknownSignal(LookupError):
     """No event in the trail carries this signal_id."""
 
@@ -130,6 +169,25 @@ class AuditStore:
             raise ValueError("received_at must be an aware datetime (UTC)")
         received_at = received_at.astimezone(timezone.utc)
         events, rejections = _unique_positions(events, rejections)
+        events, unserialisable = _with_payload_json(events)
+        rejections = list(rejections) + unserialisable
+        try:
+            return self._ingest_once(events, rejections, batch_id, received_at, before_commit)
+        except DataError:
+            # Valid to tradewatch, refused by the database (a value out of a column's range, an
+            # encoding it cannot store). Retrying would fail forever and hold back the good
+            # events beside it: find the refused ones and record them as rejections.
+            accepted, refused = self._isolate_refused(events, received_at)
+            return self._ingest_once(accepted, list(rejections) + refused, batch_id, received_at, before_commit)
+
+    def _ingest_once(
+        self,
+        events: Sequence[_Row],
+        rejections: Sequence[Rejection],
+        batch_id: str,
+        received_at: datetime,
+        before_commit: Callable[[], None] | None,
+    ) -> IngestResult:
         with self.engine.begin() as conn:
             if self.postgres:
                 inserted_ids = self._insert_postgres(conn, events, received_at)
@@ -158,6 +216,32 @@ class AuditStore:
             rejections=rejected,
         )
 
+    def _isolate_refused(self, events: Sequence[_Row], received_at: datetime) -> tuple[list[_Row], list[Rejection]]:
+        """Try each event alone inside a savepoint that is always rolled back."""
+        accepted, refused = [], []
+        with self.engine.connect() as conn:
+            with conn.begin():
+                for parsed in events:
+                    savepoint = conn.begin_nested()
+                    try:
+                        (self._insert_postgres if self.postgres else self._insert_portable)(conn, [parsed], received_at)
+                        accepted.append(parsed)
+                    except DataError as exc:
+                        refused.append(
+                            Rejection(
+                                raw=parsed.raw,
+                                reason=f"the database refused it: {str(getattr(exc, 'orig', exc)).splitlines()[0]}",
+                                index=parsed.index,
+                                event_id=str(parsed.event.event_id),
+                                event_type=parsed.event.event_type,
+                                code="refused",
+                            )
+                        )
+                    finally:
+                        savepoint.rollback()
+                conn.rollback()
+        return accepted, refused
+
     def ingest_items(
         self,
         items: Sequence[Any],
@@ -167,11 +251,13 @@ class AuditStore:
         before_commit: Callable[[], None] | None = None,
     ) -> IngestResult:
         """Validate raw items (JSON texts or objects) and ``ingest`` them; bad ones become rejections."""
+        if isinstance(items, str | bytes | dict):  # one event sent where a list was expected
+            items = [items]
         events, rejections = parse_batch(items)
         return self.ingest(events, rejections, batch_id=batch_id, received_at=received_at, before_commit=before_commit)
 
     @staticmethod
-    def _insert_postgres(conn, events: Sequence[ParsedEvent], received_at: datetime) -> set[str]:
+    def _insert_postgres(conn, events: Sequence[_Row], received_at: datetime) -> set[str]:
         if not events:
             return set()
         cursor = conn.connection.driver_connection.cursor()
@@ -182,13 +268,12 @@ class AuditStore:
             for ordinal, parsed in enumerate(events):
                 event = parsed.event
                 write_row((ordinal, event.event_id, event.event_type, event.occurred_at, event.source,
-                           event.strategy_id, event.symbol, event.signal_id, event.order_id,
-                           event.payload.model_dump_json(exclude_none=True), parsed.raw))
+                           event.strategy_id, event.symbol, event.signal_id, event.order_id, parsed.payload, parsed.raw))
         cursor.execute(_PG_INSERT, (received_at,))
         return {row[0] for row in cursor.fetchall()}
 
     @staticmethod
-    def _insert_portable(conn, events: Sequence[ParsedEvent], received_at: datetime) -> set[str]:
+    def _insert_portable(conn, events: Sequence[_Row], received_at: datetime) -> set[str]:
         """SQLite (embedded mode, a single writer): skip ids already present, insert the rest."""
         if not events:
             return set()
@@ -210,7 +295,7 @@ class AuditStore:
                     "occurred_at": ns_to_datetime(event.occurred_at), "received_at": received_at,
                     "source": event.source, "strategy_id": event.strategy_id, "symbol": event.symbol,
                     "signal_id": event.signal_id, "order_id": event.order_id,
-                    "payload": event.payload.model_dump_json(exclude_none=True), "raw": parsed.raw,
+                    "payload": parsed.payload, "raw": parsed.raw,
                 }
             )
         if rows:
@@ -218,7 +303,7 @@ class AuditStore:
         return fresh
 
     @staticmethod
-    def _classify_existing(conn, not_inserted: Sequence[ParsedEvent]) -> tuple[int, list[Rejection]]:
+    def _classify_existing(conn, not_inserted: Sequence[_Row]) -> tuple[int, list[Rejection]]:
         """Split events whose id was already stored into redeliveries and conflicts."""
         if not not_inserted:
             return 0, []

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from celery import Celery
 from kombu import Exchange, Queue
-from celery.signals import after_setup_logger, worker_init, worker_process_init
+import structlog
+from celery.signals import after_setup_logger, task_postrun, task_prerun, worker_init, worker_process_init
 
 from tradewatch.beat_schedule import BEAT_SCHEDULE
 from tradewatch.tasks.logs import configure_logging
@@ -83,3 +84,14 @@ def _fresh_connections_after_fork(**_kwargs) -> None:
 def _structured_logs(**_kwargs) -> None:
     # Only worker processes configure logging globally; an engine importing the client keeps its own.
     configure_logging(settings.log_level, settings.log_format)
+
+
+@task_prerun.connect
+def _bind_task(task_id=None, task=None, **_kwargs) -> None:
+    # Every log line written while a task runs carries its id and name.
+    structlog.contextvars.bind_contextvars(task_id=task_id, task=task.name if task else None)
+
+
+@task_postrun.connect
+def _unbind_task(**_kwargs) -> None:
+    structlog.contextvars.clear_contextvars()

@@ -200,8 +200,12 @@ class AuditClient:
         self.close()
 
     def _after_fork(self) -> None:
-        # A forked child gets a fresh, empty client state and its own flusher thread; the
+        # A forked child gets a fresh, empty client state, its own flusher thread and its own
+        # spool (a subdirectory named by its pid: the parent's spool stays the parent's); the
         # parent's buffered events remain the parent's to send.
+        inherited = self._spool
+        inherited.close()  # closes this process's copies of the descriptors; the parent keeps its lock
+        self._spool = Spool(inherited.directory / f"fork-{os.getpid()}", max_bytes=inherited.max_bytes)
         self._buffer = deque()
         self._wakeup = threading.Event()
         self._space = threading.Condition()

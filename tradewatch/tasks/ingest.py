@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 
-from sqlalchemy.exc import DBAPIError, OperationalError
-
 from tradewatch.tasks import faults, wiring
 from tradewatch.tasks.app import app, settings
 from tradewatch.tasks.logs import get_logger
@@ -24,7 +22,10 @@ DOWNSTREAM_TASKS: tuple[str, ...] = ()
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,
-    autoretry_for=(OperationalError, DBAPIError),
+    # A failed ingest task would be acknowledged and its batch lost. Events the database or the
+    # contract refuse become rejections inside the store, so what still raises is the database
+    # being away, or a defect: either way the batch is retried with backoff, never dropped.
+    autoretry_for=(Exception,),
     retry_backoff=1,
     retry_backoff_max=settings.ingest_retry_backoff_max_seconds,
     retry_jitter=True,
@@ -44,7 +45,6 @@ def ingest_batch(self, events: list, batch_id: str | None = None, sent_at_ns: in
     faults.checkpoint("ingest.after_commit")
     log.info(
         "ingest.batch",
-        task_id=self.request.id,
         batch_id=batch_id,
         received_at=received_at.isoformat(),
         committed_at_ns=committed_at_ns,

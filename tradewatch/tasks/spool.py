@@ -13,6 +13,7 @@ replays it again, which the ingest path absorbs (ON CONFLICT on event_id, reject
 
 from __future__ import annotations
 
+import fcntl
 import os
 import struct
 import zlib
@@ -28,10 +29,24 @@ class SpoolFullError(RuntimeError):
     """The spool reached its size limit; the batch was not written."""
 
 
+class SpoolInUseError(RuntimeError):
+    """Another live process owns this spool directory."""
+
+
 class Spool:
     def __init__(self, directory: Path, *, segment_bytes: int = 64 << 20, max_bytes: int = 10 << 30) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
+        # One owner per directory: two processes appending to and deleting the same segments
+        # could delete a record the other has just written. The lock dies with its process.
+        self._lock = os.open(self.directory / ".lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock)
+            raise SpoolInUseError(
+                f"spool {self.directory} is in use by another process; give each engine process its own spool_dir"
+            ) from None
         self.segment_bytes = segment_bytes
         self.max_bytes = max_bytes
         self._writer: int | None = None
@@ -120,3 +135,6 @@ class Spool:
 
     def close(self) -> None:
         self._close_writer()
+        if self._lock is not None:
+            os.close(self._lock)  # releases the flock
+            self._lock = None

@@ -152,13 +152,45 @@ def _text_of(data: dict) -> str:
         raise EventValidationError("nested too deeply to be an event") from None
 
 
+def _unstorable_text(value: Any) -> str | None:
+    """Why a string in the event cannot be stored (PostgreSQL text and jsonb refuse the NUL
+    character and lone UTF-16 surrogates), or None."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "contains the NUL character (\\u0000), which the audit trail cannot store"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "contains a lone UTF-16 surrogate (e.g. \\ud800), which is not valid Unicode text"
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if (reason := _unstorable_text(key) or _unstorable_text(item)) is not None:
+                return reason
+    elif isinstance(value, list):
+        for item in value:
+            if (reason := _unstorable_text(item)) is not None:
+                return reason
+    return None
+
+
 def _validate(data: Any) -> EventBase:
+    """The exact path: every problem with the item, in one reason."""
     if not isinstance(data, dict):
         raise EventValidationError(f"expected a JSON object, got {type(data).__name__}")
+    problems = []
+    if data.get("event_id") is None:
+        # A default id would make a redelivered event look new: the producer must assign it.
+        problems.append("event_id: missing; the producer assigns it (a UUID) so that a redelivered event is recognised")
+    if (unstorable := _unstorable_text(data)) is not None:
+        problems.append(unstorable)
+    event = None
     try:
         event = EVENT_ADAPTER.validate_python(data)
     except ValidationError as exc:
-        raise EventValidationError(describe_validation_error(exc)) from None
+        problems.append(describe_validation_error(exc))
+    if problems:
+        raise EventValidationError("; ".join(problems))
     keep_json_types(event.payload)
     return event
 
@@ -171,6 +203,11 @@ def _fast_validate(raw: str) -> EventBase | None:
     exact path, which also produces the error message.
     """
     if _DIGIT_RUN in raw.encode("utf-8", "surrogatepass").translate(_DIGIT_RUN_TABLE):
+        return None
+    # The exact path checks these and explains them (cheap substring searches here): a missing
+    # event_id, and \u escapes, which could spell a NUL or a lone surrogate (AuditClient writes
+    # UTF-8 and escapes only control characters, so its events rarely contain one).
+    if '"event_id"' not in raw or "\\u" in raw:
         return None
     try:
         return EVENT_ADAPTER.validate_json(raw)
