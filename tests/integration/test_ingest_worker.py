@@ -103,3 +103,21 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(deployment, fault_
     time.sleep(8)
     assert count_rows(deployment.database_url) == before
     _assert_exactly_once(deployment, expected)
+
+
+def test_a_message_the_broker_loses_in_flight_still_arrives_once(deployment):
+    """kombu's Redis transport can lose a message taken off the queue before it is recorded as
+    unacknowledged (celery/kombu#305). The client's delivery receipts cover that window."""
+    import redis as redis_client
+
+    client = deployment.client(batch_size=500, redeliver_after_seconds=3)
+    expected = _emit(client, 3_000)
+    queue = f"{deployment.broker_prefix}audit"
+    broker = redis_client.Redis.from_url(deployment.broker_url)
+    assert broker.llen(queue) == 6
+    assert broker.rpop(queue) is not None  # the oldest batch vanishes, as in that window
+    deployment.worker().start()
+    wait_until(lambda: count_rows(deployment.database_url) >= len(expected), 60, 0.2, "every event stored")
+    wait_until(lambda: client.stats()["unconfirmed_batches"] == 0, 30, 0.2, "every receipt read")
+    assert client.stats()["redelivered_batches"] == 1
+    _assert_exactly_once(deployment, expected)

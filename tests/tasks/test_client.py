@@ -40,6 +40,7 @@ def client_factory(tmp_path):
     def make(app, **options):
         options.setdefault("spool_dir", tmp_path / "spool")
         options.setdefault("flush_interval_seconds", 0.02)
+        options.setdefault("confirm_on_close_seconds", 0)  # no worker here writes receipts
         client = AuditClient(app=app, **options)
         made.append(client)
         return client
@@ -167,3 +168,45 @@ def test_a_forked_child_gets_its_own_flusher_and_spool(redis_url, broker_prefix,
     client.flush(10)
     texts = [t for m in _messages(redis_url, broker_prefix) for t in m["args"][0]]
     assert sorted(texts) == sorted(e.model_dump_json() for e in events)
+
+
+def test_receipts_confirm_published_batches(redis_url, broker_prefix, client_factory):
+    from tradewatch.tasks.receipts import ReceiptWriter, receipt_key
+
+    client = client_factory(_app(redis_url, broker_prefix), batch_size=10, redeliver_after_seconds=60)
+    for i in range(30):
+        client.emit(market_data(i))
+    client.flush(10)
+    assert client.stats()["unconfirmed_batches"] == 3
+    writer = ReceiptWriter(redis_url, broker_prefix)
+    batch_ids = [m["kwargs"]["batch_id"] for m in _messages(redis_url, broker_prefix)]
+    for batch_id in batch_ids[:2]:
+        writer.confirm(batch_id)
+    wait_until(lambda: client.stats()["confirmed_batches"] == 2, 10, 0.05, "two receipts read")
+    assert client.stats()["unconfirmed_batches"] == 1
+    assert not redis.Redis.from_url(redis_url).exists(receipt_key(broker_prefix, batch_ids[0])), "read receipts are removed"
+
+
+def test_a_batch_the_broker_lost_is_published_again(redis_url, broker_prefix, client_factory):
+    client = client_factory(_app(redis_url, broker_prefix), batch_size=10, redeliver_after_seconds=0.5)
+    events = [market_data(i) for i in range(10)]
+    for event in events:
+        client.emit(event)
+    client.flush(10)
+    [original] = _messages(redis_url, broker_prefix)
+    # What a worker or broker dying between BRPOP and kombu's unacked bookkeeping leaves behind.
+    redis.Redis.from_url(redis_url).delete(f"{broker_prefix}audit")
+    wait_until(lambda: client.stats()["redelivered_batches"] >= 1, 10, 0.05, "the batch to be sent again")
+    [again] = _messages(redis_url, broker_prefix)[:1]
+    assert again["kwargs"]["batch_id"] == original["kwargs"]["batch_id"], "same batch id: ingest absorbs a double"
+    assert again["args"] == original["args"]
+
+
+def test_no_redelivery_while_the_queue_still_holds_a_backlog(redis_url, broker_prefix, client_factory):
+    client = client_factory(_app(redis_url, broker_prefix), batch_size=10, redeliver_after_seconds=0.3)
+    for i in range(50):
+        client.emit(market_data(i))
+    client.flush(10)
+    time.sleep(1.5)  # unconfirmed for longer than redeliver_after, but still queued: only late
+    assert client.stats()["redelivered_batches"] == 0
+    assert len(_messages(redis_url, broker_prefix)) == 5

@@ -15,6 +15,13 @@ the network write itself releases the GIL.
 When the broker cannot be reached, batches go to a durable local spool (fsynced before the
 flusher moves on) and are replayed, in order and before any newer batch, once it is back.
 
+Published is not stored: kombu's Redis transport can lose a message taken off the queue by a
+worker or broker that dies before recording it as unacknowledged. Each published batch is
+kept until the worker's receipt says it is committed (tasks/receipts.py) and is published
+again when no receipt came within ``redeliver_after_seconds`` (default: twice the broker's
+visibility timeout) and the queue has drained. Ingest is idempotent, so the trail holds every
+event exactly once. ``close()`` waits up to ``confirm_on_close_seconds`` for the last receipts.
+
 When the buffer is full (the flusher cannot keep up, even to disk), ``on_full`` decides:
 ``"block"`` (default) waits up to ``block_timeout_seconds`` for room, then raises
 BufferFullError; ``"raise"`` raises at once; ``"drop"`` discards the event, counts it in
@@ -39,6 +46,7 @@ from tradewatch.domain.events.models import EVENT_ADAPTER, EventBase
 from tradewatch.domain.events.parsing import EventValidationError, describe_validation_error
 from tradewatch.tasks.logs import get_logger
 from tradewatch.tasks.publisher import BatchPublisher, BrokerUnavailable, encode_batch
+from tradewatch.tasks.receipts import ReceiptReader, redis_url_of
 from tradewatch.tasks.spool import Spool, SpoolFullError
 
 log = get_logger(__name__)
@@ -52,6 +60,15 @@ class BufferFullError(RuntimeError):
 
 class ClientClosedError(RuntimeError):
     """emit() after close()."""
+
+
+class _Sent:
+    """A published batch awaiting its receipt."""
+
+    __slots__ = ("batch_id", "body", "sent_at")
+
+    def __init__(self, batch_id: str, body: bytes, sent_at: float) -> None:
+        self.batch_id, self.body, self.sent_at = batch_id, body, sent_at
 
 
 class _Marker:
@@ -86,6 +103,10 @@ class AuditClient:
         spool_dir: str | Path | None = None,
         spool_max_bytes: int = 10 << 30,
         retry_interval_seconds: float = 1.0,
+        receipts: bool = True,
+        redeliver_after_seconds: float | None = None,
+        max_unconfirmed_bytes: int = 256 << 20,
+        confirm_on_close_seconds: float = 2.0,
     ) -> None:
         if on_full not in ("block", "raise", "drop"):
             raise ValueError(f"on_full={on_full!r}; accepted: 'block', 'raise', 'drop'")
@@ -115,7 +136,21 @@ class AuditClient:
         self._closed = False
         self._broker_down_until = 0.0
         self._stats = {"flushed_events": 0, "published_batches": 0, "published_events": 0, "spooled_batches": 0,
-                       "replayed_batches": 0, "dropped": 0, "spool_failures": 0}
+                       "replayed_batches": 0, "dropped": 0, "spool_failures": 0, "confirmed_batches": 0,
+                       "redelivered_batches": 0, "untracked_batches": 0}
+        # Delivery receipts (tasks/receipts.py): published batches kept until the worker confirms.
+        broker_url = app.conf.broker_url or ""
+        receipts_url = redis_url_of(broker_url) if receipts else None
+        transport = app.conf.broker_transport_options or {}
+        self._receipts = (
+            ReceiptReader(receipts_url, transport.get("global_keyprefix", ""), queue) if receipts_url else None
+        )
+        self.redeliver_after_seconds = redeliver_after_seconds or 2.0 * transport.get("visibility_timeout", 60)
+        self.max_unconfirmed_bytes = max_unconfirmed_bytes
+        self.confirm_on_close_seconds = confirm_on_close_seconds
+        self._unconfirmed: deque[_Sent] = deque()
+        self._unconfirmed_bytes = 0
+        self._next_receipt_check = 0.0
         self._thread = threading.Thread(target=self._run, name="tradewatch-audit-flusher", daemon=True)
         self._thread.start()
         _clients.add(self)
@@ -184,6 +219,11 @@ class AuditClient:
         if self._closed:
             return
         self.flush(timeout)
+        deadline = time.monotonic() + self.confirm_on_close_seconds
+        while self._unconfirmed and time.monotonic() < deadline:
+            time.sleep(0.05)  # the flusher checks receipts (and re-sends) meanwhile
+        if self._unconfirmed:
+            log.warning("audit_client.closed_unconfirmed", batches=len(self._unconfirmed))
         self._closed = True
         self._wakeup.set()
         self._thread.join(timeout)
@@ -191,7 +231,8 @@ class AuditClient:
         self._publisher.reset()
 
     def stats(self) -> dict[str, int]:
-        return {**self._stats, "buffered": len(self._buffer), "spool_pending": int(self._spool.has_pending())}
+        return {**self._stats, "buffered": len(self._buffer), "spool_pending": int(self._spool.has_pending()),
+                "unconfirmed_batches": len(self._unconfirmed)}
 
     def __enter__(self) -> "AuditClient":
         return self
@@ -207,6 +248,8 @@ class AuditClient:
         inherited.close()  # closes this process's copies of the descriptors; the parent keeps its lock
         self._spool = Spool(inherited.directory / f"fork-{os.getpid()}", max_bytes=inherited.max_bytes)
         self._buffer = deque()
+        self._unconfirmed = deque()
+        self._unconfirmed_bytes = 0
         self._wakeup = threading.Event()
         self._space = threading.Condition()
         self._publisher = BatchPublisher(self.app, self._publisher.queue.name)
@@ -222,6 +265,7 @@ class AuditClient:
             self._wakeup.clear()
             try:
                 self._drain()
+                self._check_receipts()
             except Exception:  # noqa: BLE001 - the flusher must survive anything
                 log.exception("audit_client.flusher_error")
             if self._closed and not self._buffer:
@@ -256,19 +300,16 @@ class AuditClient:
             self._replay()
 
     def _send(self, batch: list[str]) -> None:
-        body = encode_batch(batch, str(uuid.uuid4()))
+        batch_id = str(uuid.uuid4())
+        body = encode_batch(batch, batch_id)
         if not self._spool.has_pending() and time.monotonic() >= self._broker_down_until:
-            try:
-                self._publisher.publish(body, len(batch))
+            if self._publish(batch_id, body, len(batch)):
                 self._stats["published_batches"] += 1
                 self._stats["published_events"] += len(batch)
                 return
-            except BrokerUnavailable as exc:
-                self._broker_down_until = time.monotonic() + self.retry_interval_seconds
-                log.warning("audit_client.broker_unavailable", error=str(exc), spool=str(self._spool.directory))
         # Broker away, or older batches still spooled: keep the order by spooling this one too.
         try:
-            self._spool.append(body)
+            self._spool.append(_spool_record(batch_id, body))
             self._stats["spooled_batches"] += 1
         except (OSError, SpoolFullError) as exc:
             # Neither broker nor disk: keep the batch in memory and retry it first next time.
@@ -277,9 +318,32 @@ class AuditClient:
             self._buffer.extendleft(reversed(batch))
             time.sleep(self.retry_interval_seconds)
 
+    def _publish(self, batch_id: str, body: bytes, size: int) -> bool:
+        """Publish and track for its receipt; False (broker marked down) when it could not."""
+        try:
+            self._publisher.publish(body, size)
+        except BrokerUnavailable as exc:
+            self._broker_down_until = time.monotonic() + self.retry_interval_seconds
+            log.warning("audit_client.broker_unavailable", error=str(exc), spool=str(self._spool.directory))
+            return False
+        if self._receipts is not None:
+            self._track(_Sent(batch_id, body, time.monotonic()))
+        return True
+
+    def _track(self, sent: _Sent) -> None:
+        self._unconfirmed.append(sent)
+        self._unconfirmed_bytes += len(sent.body)
+        while self._unconfirmed_bytes > self.max_unconfirmed_bytes and len(self._unconfirmed) > 1:
+            oldest = self._unconfirmed.popleft()  # bounded memory: stop waiting for the oldest
+            self._unconfirmed_bytes -= len(oldest.body)
+            self._stats["untracked_batches"] += 1
+            log.warning("audit_client.receipt_untracked", batch_id=oldest.batch_id)
+
     def _replay(self) -> None:
-        def publish(body: bytes) -> None:
-            self._publisher.publish(body, -1)
+        def publish(record: bytes) -> None:
+            batch_id, body = _parse_spool_record(record)
+            if not self._publish(batch_id, body, -1):
+                raise BrokerUnavailable("broker unavailable during replay")
             self._stats["replayed_batches"] += 1
 
         try:
@@ -288,3 +352,47 @@ class AuditClient:
                 log.info("audit_client.spool_replayed", batches=replayed)
         except BrokerUnavailable:
             self._broker_down_until = time.monotonic() + self.retry_interval_seconds
+
+    def _check_receipts(self) -> None:
+        """Drop confirmed batches; send again those unconfirmed for too long once the queue is
+        drained (a batch still queued behind a backlog is not lost, only late)."""
+        now = time.monotonic()
+        if self._receipts is None or not self._unconfirmed or now < self._next_receipt_check:
+            return
+        self._next_receipt_check = now + 0.25
+        due = [sent for sent in self._unconfirmed if now - sent.sent_at >= 0.2][:1000]
+        if not due:
+            return
+        try:
+            committed = self._receipts.committed([sent.batch_id for sent in due])
+            stale = [sent for sent, done in zip(due, committed) if not done and now - sent.sent_at >= self.redeliver_after_seconds]
+            drained = bool(stale) and self._receipts.queue_length() == 0
+        except Exception as exc:  # noqa: BLE001 - the receipt store is the broker: try again later
+            log.debug("audit_client.receipt_check_failed", error=str(exc))
+            return
+        confirmed = {sent.batch_id for sent, done in zip(due, committed) if done}
+        if confirmed:
+            kept = deque(sent for sent in self._unconfirmed if sent.batch_id not in confirmed)
+            self._unconfirmed_bytes = sum(len(sent.body) for sent in kept)
+            self._unconfirmed = kept
+            self._stats["confirmed_batches"] += len(confirmed)
+        if drained:
+            for sent in stale:
+                log.warning("audit_client.redelivering", batch_id=sent.batch_id,
+                            unconfirmed_seconds=round(now - sent.sent_at, 1))
+                try:
+                    self._publisher.publish(sent.body, -1)
+                except BrokerUnavailable:
+                    self._broker_down_until = time.monotonic() + self.retry_interval_seconds
+                    return
+                sent.sent_at = time.monotonic()
+                self._stats["redelivered_batches"] += 1
+
+
+def _spool_record(batch_id: str, body: bytes) -> bytes:
+    return batch_id.encode() + b"\n" + body
+
+
+def _parse_spool_record(record: bytes) -> tuple[str, bytes]:
+    batch_id, _, body = record.partition(b"\n")
+    return batch_id.decode(), body

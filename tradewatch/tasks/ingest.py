@@ -16,6 +16,18 @@ log = get_logger(__name__)
 DOWNSTREAM_TASKS: tuple[str, ...] = ()
 
 
+def _confirm(batch_id: str) -> None:
+    """Tell the producer the batch is committed (see tasks/receipts.py). A receipt that cannot be
+    written only makes the producer send the batch again, which ingest absorbs."""
+    writer = wiring.receipts()
+    if writer is None:
+        return
+    try:
+        writer.confirm(batch_id)
+    except Exception as exc:  # noqa: BLE001 - never fail a committed batch over its receipt
+        log.warning("ingest.receipt_failed", batch_id=batch_id, error=str(exc))
+
+
 @app.task(
     name="audit.ingest_batch",
     bind=True,
@@ -43,6 +55,7 @@ def ingest_batch(self, events: list, batch_id: str | None = None, sent_at_ns: in
     )
     committed_at_ns = time.time_ns()
     faults.checkpoint("ingest.after_commit")
+    _confirm(batch_id)
     log.info(
         "ingest.batch",
         batch_id=batch_id,

@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 from tradewatch.storage.database import make_engine
 from tradewatch.storage.migrate import upgrade
 from tradewatch.storage.store import AuditStore
+from tradewatch.tasks.receipts import ReceiptWriter, redis_url_of
 from tradewatch.tasks.settings import get_settings
 
 
@@ -28,9 +29,17 @@ def store() -> AuditStore:
     return AuditStore(engine())
 
 
+@lru_cache(maxsize=1)
+def receipts() -> ReceiptWriter | None:
+    settings = get_settings()
+    url = settings.redis_url or redis_url_of(settings.effective_broker_url)
+    return ReceiptWriter(url, settings.broker_key_prefix) if url else None
+
+
 def reset() -> None:
     """Forget process-local connections (after a fork)."""
     if engine.cache_info().currsize:
         engine().dispose(close=False)
     engine.cache_clear()
     store.cache_clear()
+    receipts.cache_clear()
