@@ -322,6 +322,23 @@ class TradingSimulator:
     def _hex(self) -> str:
         return f"{self._rng.getrandbits(64):016x}"
 
+    def _envelope(self, chain: _Chain, order_id: str | None = None) -> dict[str, Any]:
+        """The envelope keys shared by a signal's chain of events, with a freshly drawn event id.
+
+        Unpack it before ``payload=`` so the event id is drawn before any draw the payload makes.
+        """
+        keys: dict[str, Any] = {
+            "event_id": self._uuid(),
+            "occurred_at": self._now,
+            "source": chain.source,
+            "strategy_id": chain.strategy_id,
+            "symbol": chain.symbol,
+            "signal_id": chain.signal_id,
+        }
+        if order_id is not None:
+            keys["order_id"] = order_id
+        return keys
+
     # --- market data --------------------------------------------------------------------------
 
     def _market_data(self, inst: _Instrument) -> None:
@@ -385,12 +402,7 @@ class TradingSimulator:
         factors = {name: round(rng.gauss(0.3 * sign, 1.0), 4) for name in FACTORS}
         self._out.append(
             SignalEvent(
-                event_id=self._uuid(),
-                occurred_at=now,
-                source=source,
-                strategy_id=strategy,
-                symbol=inst.symbol,
-                signal_id=chain.signal_id,
+                **self._envelope(chain),
                 payload=SignalPayload(
                     direction=direction,
                     confidence=confidence,
@@ -441,12 +453,7 @@ class TradingSimulator:
             chain.failed.append((name, value_d, limit_d))
         self._out.append(
             RiskCheckEvent(
-                event_id=self._uuid(),
-                occurred_at=self._now,
-                source=chain.source,
-                strategy_id=chain.strategy_id,
-                symbol=chain.symbol,
-                signal_id=chain.signal_id,
+                **self._envelope(chain),
                 payload=RiskCheckPayload(
                     check_name=name,
                     passed=passed,
@@ -496,12 +503,7 @@ class TradingSimulator:
             reviewed_by = rng.choice(cfg.approvers)
         self._out.append(
             LlmDecisionEvent(
-                event_id=self._uuid(),
-                occurred_at=self._now,
-                source=chain.source,
-                strategy_id=chain.strategy_id,
-                symbol=chain.symbol,
-                signal_id=chain.signal_id,
+                **self._envelope(chain),
                 payload=LlmDecisionPayload(
                     model=cfg.llm_models[rng.randrange(len(cfg.llm_models))],
                     decision=decision,
@@ -575,13 +577,7 @@ class TradingSimulator:
         chain = order.chain
         self._out.append(
             OrderEvent(
-                event_id=self._uuid(),
-                occurred_at=self._now,
-                source=chain.source,
-                strategy_id=chain.strategy_id,
-                symbol=chain.symbol,
-                signal_id=chain.signal_id,
-                order_id=order.order_id,
+                **self._envelope(chain, order.order_id),
                 payload=OrderPayload(status=status, **order.common, **extra),
             )
         )
@@ -670,13 +666,7 @@ class TradingSimulator:
         mid = inst.mid_price
         self._out.append(
             FillEvent(
-                event_id=self._uuid(),
-                occurred_at=now,
-                source=chain.source,
-                strategy_id=chain.strategy_id,
-                symbol=chain.symbol,
-                signal_id=chain.signal_id,
-                order_id=order.order_id,
+                **self._envelope(chain, order.order_id),
                 payload=FillPayload(
                     fill_id=f"fill-{self._hex()}",
                     side=order.side,
@@ -716,13 +706,7 @@ class TradingSimulator:
         chain = order.chain
         self._out.append(
             PositionUpdateEvent(
-                event_id=self._uuid(),
-                occurred_at=self._now,
-                source=chain.source,
-                strategy_id=chain.strategy_id,
-                symbol=chain.symbol,
-                signal_id=chain.signal_id,
-                order_id=order.order_id,
+                **self._envelope(chain, order.order_id),
                 payload=payload,
             )
         )
