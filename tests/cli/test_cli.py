@@ -41,7 +41,7 @@ def test_demo_stores_everything_and_reconstructs_a_trade(demo_run):
 
 def test_audit_history_reads_the_demo_trail(demo_run):
     result, state = demo_run
-    signal_id = re.search(r"audit history (sig-[0-9a-f]+)", result.stdout.replace("\n", " ")).group(1)
+    signal_id = re.search(r"audit history\s+(sig-[0-9a-f]+)", result.stdout).group(1)
     history = run("audit", "history", signal_id, "--json", env={"TRADEWATCH_STATE_DIR": str(state)})
     assert history.returncode == 0, history.stderr
     assert f'"signal_id": "{signal_id}"' in history.stdout

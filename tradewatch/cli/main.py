@@ -95,14 +95,15 @@ def _history_table(history) -> Table:
     from tradewatch.domain.events.describe import describe
     from tradewatch.domain.events.timestamps import format_rfc3339_ns
 
-    table = Table(title=f"trade history of signal {history.signal_id}", show_lines=False)
-    table.add_column("occurred at (UTC)", no_wrap=True)
+    days = sorted({format_rfc3339_ns(e.event.occurred_at)[:10] for e in history.events})
+    table = Table(title=f"trade history of signal {history.signal_id} ({', '.join(days)}, UTC)", show_lines=False)
+    table.add_column("time (ns)", no_wrap=True)
     table.add_column("type", no_wrap=True)
-    table.add_column("source")
+    table.add_column("source", no_wrap=True)
     table.add_column("what happened")
     for stored in history.events:
         event = stored.event
-        table.add_row(format_rfc3339_ns(event.occurred_at), event.event_type, event.source, describe(event))
+        table.add_row(format_rfc3339_ns(event.occurred_at)[11:29], event.event_type, event.source, describe(event))
     return table
 
 
@@ -323,7 +324,7 @@ def demo(
     if filled_signal:
         console.rule("[bold]one reconstructed trade")
         console.print(_history_table(store.reconstruct_trade_history(filled_signal)))
-        console.print(f"(again any time: TRADEWATCH_STATE_DIR={state_dir} tradewatch audit history {filled_signal})")
+        console.print(f"(again any time: TRADEWATCH_STATE_DIR={state_dir} .venv/bin/tradewatch audit history {filled_signal})")
 
 
 if __name__ == "__main__":  # pragma: no cover
