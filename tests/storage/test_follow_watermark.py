@@ -11,6 +11,8 @@ import time
 import uuid
 from collections import Counter
 
+import pytest
+
 from sqlalchemy import text
 
 from tradewatch.domain.events.timestamps import ns_to_datetime
@@ -126,10 +128,8 @@ def test_follow_after_a_rolled_back_transaction(pg_store):
         raise RuntimeError("worker killed before commit")
 
     doomed = items(2, "doomed")
-    try:
+    with pytest.raises(RuntimeError):
         store.ingest_items(doomed, batch_id="doomed", received_at=RECEIVED, before_commit=fail)
-    except RuntimeError:
-        pass
     after = items(2, "after")
     store.ingest_items(after, batch_id="after", received_at=RECEIVED)
     expected = set(ids_of(before + after))

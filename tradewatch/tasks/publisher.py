@@ -7,6 +7,7 @@ A consumer sees an ordinary ``audit.ingest_batch(events, batch_id=..., sent_at_n
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 
@@ -71,7 +72,5 @@ class BatchPublisher:
     def reset(self) -> None:
         connection, self._connection, self._producer = self._connection, None, None
         if connection is not None:
-            try:
+            with contextlib.suppress(Exception):  # the connection is already broken
                 connection.release()
-            except Exception:  # noqa: BLE001 - the connection is already broken
-                pass
