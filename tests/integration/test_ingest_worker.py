@@ -121,3 +121,33 @@ def test_a_message_the_broker_loses_in_flight_still_arrives_once(deployment):
     wait_until(lambda: client.stats()["unconfirmed_batches"] == 0, 30, 0.2, "every receipt read")
     assert client.stats()["redelivered_batches"] == 1
     _assert_exactly_once(deployment, expected)
+
+
+def test_batches_wait_and_retry_while_postgresql_is_unavailable(deployment, postgres_admin):
+    """The worker's database does not exist yet (connections refused with OperationalError):
+    the batch is retried with backoff, not dropped, and lands once the database is there."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy import text as sql
+
+    from tradewatch.storage.database import make_engine
+    from tradewatch.storage.migrate import upgrade
+
+    missing = make_url(deployment.database_url).set(database=make_url(deployment.database_url).database + "_later")
+    deployment.database_url = missing.render_as_string(hide_password=False)
+    worker = deployment.worker().start()
+    client = deployment.client()
+    expected = _emit(client, 1_000)
+    wait_until(lambda: "Retry in" in worker.log(), 60, 0.2, "the worker to schedule a retry")
+    with postgres_admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sql(f'CREATE DATABASE "{missing.database}"'))
+    try:
+        engine = make_engine(deployment.database_url, pool_size=1)
+        upgrade(engine)
+        engine.dispose()
+        wait_until(lambda: count_rows(deployment.database_url) >= 1_000, 90, 0.5, "the retried batch to land")
+        _assert_exactly_once(deployment, expected)
+    finally:
+        for process in deployment.workers:
+            process.stop()
+        with postgres_admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sql(f'DROP DATABASE IF EXISTS "{missing.database}" WITH (FORCE)'))

@@ -210,3 +210,26 @@ def test_no_redelivery_while_the_queue_still_holds_a_backlog(redis_url, broker_p
     time.sleep(1.5)  # unconfirmed for longer than redeliver_after, but still queued: only late
     assert client.stats()["redelivered_batches"] == 0
     assert len(_messages(redis_url, broker_prefix)) == 5
+
+
+def test_interpreter_exit_drains_the_buffer(redis_url, broker_prefix, tmp_path):
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        from tests.factories import market_data
+        from tradewatch.tasks.app import create_app
+        from tradewatch.tasks.client import AuditClient
+        from tradewatch.tasks.settings import Settings
+        app = create_app(Settings(database_url="postgresql://unused/unused", broker_url={redis_url!r},
+                                  broker_key_prefix={broker_prefix!r}))
+        client = AuditClient(app=app, spool_dir={str(tmp_path / "spool")!r}, flush_interval_seconds=5,
+                             confirm_on_close_seconds=0)
+        for i in range(2500):
+            client.emit(market_data(i))
+        # no flush(), no close(): the atexit hook must drain the last partial batch
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert sum(len(m["args"][0]) for m in _messages(redis_url, broker_prefix)) == 2500

@@ -1,0 +1,26 @@
+"""The benchmark scripts keep working (tiny sizes; no timing is asserted, only correctness)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_ingest_benchmark_runs_and_reports_its_fields(postgres_admin, redis_url):
+    result = subprocess.run(
+        [sys.executable, "benchmarks/ingest.py", "--events", "3000", "--baseline-events", "100",
+         "--rate", "2000", "--latency-seconds", "0.5"],
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    last = json.loads(result.stdout.strip().splitlines()[-1])
+    for key in ("events", "events_per_second", "baseline_events_per_second", "speedup", "emit_microseconds_p50",
+                "emit_microseconds_p99", "end_to_end_latency_ms_p50", "end_to_end_latency_ms_p99", "lost", "duplicated"):
+        assert key in last, key
+    assert last["lost"] == 0 and last["duplicated"] == 0
+    assert last["downstream_fanout"] == "off"
+    assert last["events"] == 3000
