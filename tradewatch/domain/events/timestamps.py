@@ -33,16 +33,14 @@ def parse_rfc3339_ns(text: str) -> int:
     The offset is required: a timestamp without one is ambiguous and rejected.
     """
     # Fast path for the canonical form engines send (YYYY-MM-DDTHH:MM:SS.fffffffffZ): this runs
-    # once per ingested event, so it avoids the regex and datetime construction.
+    # once per ingested event, so the text up to the second is parsed once and cached (events
+    # cluster in time) and only the fraction is converted per call.
     if not text.isascii():
         raise TimestampError(f"contains non-ASCII characters; expected {ACCEPTED}")
-    if (len(text) == 30 and text[29] == "Z" and text[10] == "T" and text[19] == "." and text[4] == "-"
-            and text[7] == "-" and text[20:29].isdigit()):
-        days = _days_since_epoch(text[:10])
-        if days is not None and text[13] == ":" and text[16] == ":" and text[11:13].isdigit() and text[14:16].isdigit() and text[17:19].isdigit():
-            hour, minute, second = int(text[11:13]), int(text[14:16]), int(text[17:19])
-            if hour < 24 and minute < 60 and second < 60:
-                return ((days * 86_400 + hour * 3600 + minute * 60 + second) * NS_PER_SECOND) + int(text[20:29])
+    if len(text) == 30 and text[29] == "Z" and text[19] == "." and text[20:29].isdigit():
+        seconds = _canonical_seconds(text[:19])
+        if seconds is not None:
+            return seconds * NS_PER_SECOND + int(text[20:29])
     match = _RFC3339.match(text)
     if match is None:
         raise TimestampError(f"not a timestamp; expected {ACCEPTED}")
@@ -67,13 +65,34 @@ def parse_rfc3339_ns(text: str) -> int:
 def format_rfc3339_ns(ns: int) -> str:
     """Format integer nanoseconds since the epoch as RFC 3339 UTC with 9 fractional digits.
 
-    Integer arithmetic with the date part cached: this runs once per emitted event.
+    Runs once per emitted event: the text up to the second is cached (events cluster in time),
+    leaving one divmod and one format per call.
     """
     seconds, frac = divmod(ns, NS_PER_SECOND)
+    return f"{_second_text(seconds)}.{frac:09d}Z"
+
+
+@lru_cache(maxsize=4096)
+def _second_text(seconds: int) -> str:
     days, second_of_day = divmod(seconds, 86_400)
     hour, rest = divmod(second_of_day, 3600)
     minute, second = divmod(rest, 60)
-    return f"{_iso_date(days)}T{hour:02d}:{minute:02d}:{second:02d}.{frac:09d}Z"
+    return f"{_iso_date(days)}T{hour:02d}:{minute:02d}:{second:02d}"
+
+
+@lru_cache(maxsize=4096)
+def _canonical_seconds(text: str) -> int | None:
+    """Seconds since the epoch of ``YYYY-MM-DDTHH:MM:SS`` (UTC), or None if it is not exactly that."""
+    if not (text[4] == text[7] == "-" and text[10] == "T" and text[13] == text[16] == ":"):
+        return None
+    fields = (text[11:13], text[14:16], text[17:19])
+    if not all(f.isdigit() for f in fields):
+        return None
+    days = _days_since_epoch(text[:10])
+    hour, minute, second = (int(f) for f in fields)
+    if days is None or hour > 23 or minute > 59 or second > 59:
+        return None
+    return days * 86_400 + hour * 3600 + minute * 60 + second
 
 
 @lru_cache(maxsize=256)
