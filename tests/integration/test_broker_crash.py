@@ -31,7 +31,8 @@ def test_every_event_arrives_exactly_once_across_a_broker_crash(deployment, tmp_
         # 1. Batches queue up in the broker while no worker runs.
         emit(5_000, 0)
         queued = redis.Redis.from_url(server.url).llen(f"{deployment.broker_prefix}audit")
-        assert queued == 20, f"expected 20 queued batches, found {queued}"
+        # 250 a batch, or fewer when the flusher's timer fires mid-way.
+        assert queued == client.stats()["published_batches"] >= 20, f"found {queued} queued batches"
 
         # 2. A worker starts draining them; the broker is killed mid-way.
         worker = deployment.worker().start()

@@ -114,7 +114,7 @@ def test_a_message_the_broker_loses_in_flight_still_arrives_once(deployment):
     expected = _emit(client, 3_000)
     queue = f"{deployment.broker_prefix}audit"
     broker = redis_client.Redis.from_url(deployment.broker_url)
-    assert broker.llen(queue) == 6
+    assert broker.llen(queue) == client.stats()["published_batches"] >= 6  # 500 a batch, or fewer on a timer tick
     assert broker.rpop(queue) is not None  # the oldest batch vanishes, as in that window
     deployment.worker().start()
     wait_until(lambda: count_rows(deployment.database_url) >= len(expected), 60, 0.2, "every event stored")
