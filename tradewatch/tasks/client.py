@@ -89,6 +89,16 @@ def _close_all() -> None:
         client.close()
 
 
+def _reset_all_after_fork() -> None:
+    for client in list(_clients):
+        client._after_fork()
+
+
+# One hook for every client: a per-instance hook would keep each client alive forever.
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_all_after_fork)
+
+
 class AuditClient:
     def __init__(
         self,
@@ -154,8 +164,6 @@ class AuditClient:
         self._thread = threading.Thread(target=self._run, name="tradewatch-audit-flusher", daemon=True)
         self._thread.start()
         _clients.add(self)
-        if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=self._after_fork)
 
     # ---------------------------------------------------------------- caller side
 
@@ -245,7 +253,9 @@ class AuditClient:
     def _after_fork(self) -> None:
         # A forked child gets a fresh, empty client state, its own flusher thread and its own
         # spool (a subdirectory named by its pid: the parent's spool stays the parent's); the
-        # parent's buffered events remain the parent's to send.
+        # parent's buffered events remain the parent's to send. A closed client stays closed.
+        if self._closed:
+            return
         inherited = self._spool
         inherited.close()  # closes this process's copies of the descriptors; the parent keeps its lock
         self._spool = Spool(inherited.directory / f"fork-{os.getpid()}", max_bytes=inherited.max_bytes)
@@ -255,9 +265,8 @@ class AuditClient:
         self._wakeup = threading.Event()
         self._space = threading.Condition()
         self._publisher = BatchPublisher(self.app, self._publisher.queue.name)
-        if not self._closed:
-            self._thread = threading.Thread(target=self._run, name="tradewatch-audit-flusher", daemon=True)
-            self._thread.start()
+        self._thread = threading.Thread(target=self._run, name="tradewatch-audit-flusher", daemon=True)
+        self._thread.start()
 
     # ------------------------------------------------------------------- flusher
 

@@ -31,8 +31,10 @@ def store() -> AuditStore:
 
 @lru_cache(maxsize=1)
 def receipts() -> ReceiptWriter | None:
+    # Receipts live beside the messages they confirm, on the broker's Redis: that is where the
+    # client (which knows only its broker) reads them.
     settings = get_settings()
-    url = settings.redis_url or redis_url_of(settings.effective_broker_url)
+    url = redis_url_of(settings.effective_broker_url)
     return ReceiptWriter(url, settings.broker_key_prefix) if url else None
 
 
