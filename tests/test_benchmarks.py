@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_ingest_benchmark_runs_and_reports_its_fields(postgres_admin, redis_url):
     result = subprocess.run(
         [sys.executable, "benchmarks/ingest.py", "--events", "3000", "--baseline-events", "100",
-         "--rate", "2000", "--latency-seconds", "0.5"],
+         "--rate", "2000", "--latency-seconds", "0.5", "--rounds", "2"],
         cwd=ROOT, capture_output=True, text=True, timeout=240,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
@@ -24,3 +24,8 @@ def test_ingest_benchmark_runs_and_reports_its_fields(postgres_admin, redis_url)
     assert last["lost"] == 0 and last["duplicated"] == 0
     assert last["downstream_fanout"] == "off"
     assert last["events"] == 3000
+    assert len(last["events_per_second_rounds"]) == 2
+    assert last["worker_pool"] == "solo x2"
+    cpu = last["cpu_microseconds_per_event"]
+    assert set(cpu) == {"client", "worker_main", "worker_pool", "postgresql", "redis", "other", "total"}
+    assert cpu["worker_main"] > 0 and cpu["postgresql"] > 0

@@ -210,6 +210,17 @@ def test_each_queue_has_its_own_worker_pool(service_name, queue):
     assert (_option(argv, "-n", "--hostname") or "").startswith(f"{service_name}@"), argv
 
 
+def test_ingest_runs_single_process_workers_replicated_per_core():
+    """Ingest is CPU-bound per batch: solo workers (no hand-off to a pool child), two replicas."""
+    ingest = _service(_rendered(), "ingest")
+    argv = _argv(ingest)
+    assert _option(argv, "--pool", "-P") == "solo", argv
+    assert _option(argv, "--concurrency", "-c") is None, argv
+    assert ingest["deploy"]["replicas"] == 2, ingest.get("deploy")
+    for name in ("analysis", "alerts", "reports"):
+        assert _option(_argv(_service(_rendered(), name)), "--pool", "-P") in (None, "prefork"), name
+
+
 def test_every_queue_is_consumed_exactly_once():
     rendered = _rendered()
     consumed = [queue for name in WORKERS for queue in _queues(_argv(_service(rendered, name)))]
@@ -290,27 +301,40 @@ def _procfile_celery(command: str) -> tuple[dict[str, str], list[str]]:
     return env, words
 
 
+# Ingest runs as several single-process workers, one Procfile line (and node name) each.
+PROCFILE_INGEST = ("ingest-1", "ingest-2")
+PROCFILE_WORKERS = {**{name: "audit" for name in PROCFILE_INGEST}, **{k: v for k, v in WORKERS.items() if k != "ingest"}}
+
+
 def test_procfile_lines_parse():
     processes = _procfile()
-    assert set(processes) == {*WORKERS, "beat", "flower"}, sorted(processes)
+    assert set(processes) == {*PROCFILE_WORKERS, "beat", "flower"}, sorted(processes)
 
 
-def test_procfile_has_one_worker_per_queue():
+def test_procfile_has_workers_for_every_queue():
     processes = _procfile()
-    consumed = {}
-    for name, queue in WORKERS.items():
+    consumed = set()
+    for name, queue in PROCFILE_WORKERS.items():
         _env, argv = _procfile_celery(processes[name])
         assert argv[:4] == ["celery", "-A", CELERY_APP, "worker"], argv
         assert _queues(argv) == [queue], (name, argv)
-        consumed[queue] = name
+        assert _option(argv, "-n", "--hostname") == f"{name}@%h", (name, argv)
+        consumed.add(queue)
     assert sorted(consumed) == sorted(QUEUES)
+
+
+def test_procfile_ingest_workers_are_single_process():
+    processes = _procfile()
+    for name in PROCFILE_INGEST:
+        _env, argv = _procfile_celery(processes[name])
+        assert _option(argv, "--pool", "-P") == "solo", argv
 
 
 def test_procfile_reports_worker_has_the_long_visibility_timeout():
     processes = _procfile()
     env, _argv_ = _procfile_celery(processes["reports"])
     assert int(env["TRADEWATCH_VISIBILITY_TIMEOUT_SECONDS"]) == REPORTS_VISIBILITY_TIMEOUT_SECONDS
-    for name in ("ingest", "analysis", "alerts"):
+    for name in (*PROCFILE_INGEST, "analysis", "alerts"):
         assert "TRADEWATCH_VISIBILITY_TIMEOUT_SECONDS" not in processes[name], name
 
 

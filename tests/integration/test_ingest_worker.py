@@ -34,7 +34,9 @@ def _assert_exactly_once(deployment, expected: set[str]) -> None:
 
 
 def test_twenty_thousand_events_arrive_exactly_once(deployment):
-    deployment.worker(concurrency=2).start()
+    # The shipped ingest deployment: two single-process workers.
+    deployment.worker(pool="solo", name="ingest-1").start()
+    deployment.worker(pool="solo", name="ingest-2").start()
     client = deployment.client()
     expected = _emit(client, 20_000)
     wait_until(lambda: count_rows(deployment.database_url) >= 20_000, 120, 0.5, "20,000 rows")
@@ -76,11 +78,15 @@ def test_malformed_events_are_rejected_and_their_good_neighbours_stored(deployme
 
 
 @pytest.mark.parametrize("fault_point", ["ingest.before_commit", "ingest.after_commit"])
-@pytest.mark.parametrize("victim", ["pool child", "main process"])
-def test_worker_killed_mid_batch_loses_and_duplicates_nothing(deployment, fault_point, victim):
+@pytest.mark.parametrize(
+    ("pool", "victim"),
+    [("solo", "worker process"), ("prefork", "pool child"), ("prefork", "main process")],
+    ids=["solo (shipped ingest pool)", "prefork pool child", "prefork main process"],
+)
+def test_worker_killed_mid_batch_loses_and_duplicates_nothing(deployment, fault_point, pool, victim):
     fault_dir = deployment.directory / "fault"
     fault_dir.mkdir()
-    worker = deployment.worker(TRADEWATCH_FAULT_POINT=fault_point, TRADEWATCH_FAULT_DIR=str(fault_dir)).start()
+    worker = deployment.worker(pool=pool, TRADEWATCH_FAULT_POINT=fault_point, TRADEWATCH_FAULT_DIR=str(fault_dir)).start()
     client = deployment.client(batch_size=500)
     expected = _emit(client, 3_000)
 
@@ -88,12 +94,18 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(deployment, fault_
     wait_until(marker.exists, 60, 0.1, f"the worker to reach {fault_point}")
     wait_until(lambda: marker.read_text().strip() != "", 5, 0.05, "the marker's pid")
     task_pid = int(marker.read_text())
-    assert task_pid != worker.pid, "prefork: the task runs in a pool child"
+    if pool == "solo":
+        assert task_pid == worker.pid, "solo: the task runs in the worker process itself"
+    else:
+        assert task_pid != worker.pid, "prefork: the task runs in a pool child"
     if victim == "pool child":
         os.kill(task_pid, signal.SIGKILL)
     else:
-        worker.kill_main()  # the pool child dies with it (Celery sets PDEATHSIG)
-        deployment.worker(TRADEWATCH_FAULT_POINT=fault_point, TRADEWATCH_FAULT_DIR=str(fault_dir), name="restarted").start()
+        # prefork: the pool child dies with its main process (Celery sets PDEATHSIG). Either way the
+        # batch is unacknowledged; the restarted worker restores it after the visibility timeout.
+        worker.kill_main()
+        deployment.worker(pool=pool, TRADEWATCH_FAULT_POINT=fault_point, TRADEWATCH_FAULT_DIR=str(fault_dir),
+                          name="restarted").start()
 
     wait_until(lambda: count_rows(deployment.database_url) >= len(expected), 120, 0.5, "every event stored")
     # Let any redelivery of the interrupted batch run, then check nothing doubled.

@@ -66,7 +66,11 @@ def db_upgrade(revision: str = typer.Argument("head", help="Alembic revision to 
 def worker(
     ctx: typer.Context,
     queues: str = typer.Option("audit", "--queues", "-Q", help="Comma-separated queues: audit, analysis, alerts, reports."),
-    concurrency: int = typer.Option(2, "--concurrency", "-c", help="Pool processes."),
+    pool: str = typer.Option(
+        None, "--pool", "-P",
+        help="solo (default for -Q audit: one process, run one per core) or prefork (default otherwise).",
+    ),
+    concurrency: int = typer.Option(2, "--concurrency", "-c", help="Pool processes (prefork only)."),
 ) -> None:
     """Run a Celery worker (extra options are passed to `celery worker`)."""
     from tradewatch.tasks.app import QUEUES
@@ -74,10 +78,15 @@ def worker(
     unknown = [q for q in queues.split(",") if q not in QUEUES]
     if unknown:
         _fail(f"unknown queue(s) {', '.join(unknown)}; accepted: {', '.join(QUEUES)}")
+    # Ingest batches are CPU-bound and short: a solo worker runs them in the process that takes
+    # them off Redis, without pickling each one to a pool child (see README, "Throughput").
+    pool = pool or ("solo" if queues == "audit" else "prefork")
+    if pool not in ("solo", "prefork"):
+        _fail(f"--pool {pool!r}; accepted: solo, prefork")
     if _settings().embedded:
         _fail("no broker configured: set TRADEWATCH_BROKER_URL and TRADEWATCH_DATABASE_URL (embedded mode runs its worker inside `tradewatch simulate`)")
-    args = [sys.executable, "-m", "celery", "-A", "tradewatch.tasks.app", "worker", "-Q", queues,
-            "--concurrency", str(concurrency), *ctx.args]
+    args = [sys.executable, "-m", "celery", "-A", "tradewatch.tasks.app", "worker", "-Q", queues, "--pool", pool,
+            *(["--concurrency", str(concurrency)] if pool == "prefork" else []), *ctx.args]
     os.execv(sys.executable, args)
 
 
