@@ -2,11 +2,12 @@
 
 Entries are added by the capabilities that need a clock tick (dashboard snapshots, ledger
 sealing, compliance sweeps, absence rules, retraining, the weekly report). Each entry names a
-task by its stable string name, e.g.::
-
-    "dashboard-snapshot": {"task": "dashboard.snapshot", "schedule": 2.0, "options": {"queue": "analysis"}},
-
-No periodic task exists yet, so beat currently schedules nothing.
+task by its stable string name.
 """
 
-BEAT_SCHEDULE: dict[str, dict] = {}
+BEAT_SCHEDULE: dict[str, dict] = {
+    # The alert router's timers: group waits, group intervals, repeat intervals, and notifications
+    # decided but never handed to a delivery task. A tick that waited more than 5 s in the queue
+    # is dropped (the next one does its work), so a stalled pool never meets a pile of ticks.
+    "alerts-tick": {"task": "alerts.tick", "schedule": 1.0, "options": {"queue": "alerts", "expires": 5}},
+}

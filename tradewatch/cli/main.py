@@ -18,6 +18,10 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 audit_app = typer.Typer(help="Read the audit trail.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
+from tradewatch.cli.alerting import alerts_app, silence_app  # noqa: E402
+
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(silence_app, name="silence")
 console = Console()
 
 

@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Identity,
@@ -131,4 +132,24 @@ rejected_events = Table(
     # A redelivered batch records its rejections once.
     UniqueConstraint("batch_id", "position"),
     Index(None, "received_at"),
+)
+
+alert_delivery_failures = Table(
+    "alert_delivery_failures",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), Identity(always=False), primary_key=True),
+    Column("notification_id", String(64), nullable=False),
+    Column("receiver", String(200), nullable=False),
+    Column("group_key", Text, nullable=False),
+    Column("dedup_key", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("alertnames", JsonDocument, nullable=False),
+    Column("error", Text, nullable=False),
+    Column("http_status", Integer),
+    Column("attempts", Integer, nullable=False),
+    Column("failed_at", UtcDateTime(), nullable=False),
+    Column("fallback_receiver", String(200)),
+    Column("fallback_delivered", Boolean, nullable=False),
+    UniqueConstraint("notification_id"),
+    Index(None, "failed_at"),
 )

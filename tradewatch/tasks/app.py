@@ -17,7 +17,7 @@ from tradewatch.tasks.logs import configure_logging
 from tradewatch.tasks.settings import Settings, get_settings
 
 QUEUES = ("audit", "analysis", "alerts", "reports")
-TASK_MODULES = ["tradewatch.tasks.ingest"]
+TASK_MODULES = ["tradewatch.tasks.ingest", "tradewatch.tasks.alerting"]
 
 
 def create_app(settings: Settings) -> Celery:

@@ -31,6 +31,16 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = None
     timezone: str = "UTC"
 
+    # Alerting: the route tree and receivers (YAML; the shipped default when unset), the bearer
+    # token of the Alertmanager webhook (unset: the endpoint is off), the services' base URLs
+    # (PagerDuty's EU region, or a local test server), and delivery retries before the fallback.
+    alert_routes_path: Path | None = Field(default=None, description="alert routing YAML; default tradewatch/alerting/default_routes.yaml")
+    alertmanager_webhook_token: SecretStr | None = None
+    pagerduty_events_url: str | None = Field(default=None, description="PagerDuty Events API base URL, e.g. https://events.eu.pagerduty.com")
+    slack_api_url: str | None = Field(default=None, description="Slack Web API base URL (bot-token mode)")
+    slack_channel_interval_seconds: float = Field(default=1.0, ge=0, description="at most one Slack message per channel per this many seconds")
+    alert_delivery_max_retries: int = Field(default=6, ge=0)
+
     state_dir: Path = Field(default_factory=_default_state_dir, description="embedded database and client spool live here")
     spool_dir: Path | None = Field(default=None, description="AuditClient's durable spool; defaults to <state_dir>/spool")
 
@@ -47,7 +57,7 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
 
     # Fault injection for the crash tests: the named checkpoint blocks once (see tasks/faults.py).
-    fault_point: Literal["ingest.before_commit", "ingest.after_commit"] | None = None
+    fault_point: Literal["ingest.before_commit", "ingest.after_commit", "alerts.before_ack"] | None = None
     fault_dir: Path | None = None
 
     @model_validator(mode="after")
@@ -75,6 +85,15 @@ class Settings(BaseSettings):
     @property
     def effective_broker_url(self) -> str:
         return self.broker_url or "memory://"
+
+    @property
+    def effective_redis_url(self) -> str | None:
+        """Redis for shared state (alert router): TRADEWATCH_REDIS_URL, else the broker's when it
+        is Redis, else None (embedded mode has no shared state)."""
+        if self.redis_url:
+            return self.redis_url
+        broker = self.effective_broker_url
+        return broker if broker.startswith(("redis://", "rediss://", "unix://")) else None
 
     @property
     def effective_spool_dir(self) -> Path:

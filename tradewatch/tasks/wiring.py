@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import redis
 from sqlalchemy.engine import Engine
+
+from tradewatch.alerting.config import DEFAULT_ROUTES_PATH, AlertingConfig, load_alerting_config
+from tradewatch.alerting.delivery import Deliverer
+from tradewatch.alerting.dispatcher import Dispatcher
+from tradewatch.alerting.receivers.build import build_receivers
+from tradewatch.alerting.redis_pacer import RedisChannelPacer
+from tradewatch.alerting.state import AlertState
+from tradewatch.storage.alert_failures import AlertFailureStore
 
 from tradewatch.storage.database import make_engine
 from tradewatch.storage.migrate import upgrade
@@ -38,10 +47,59 @@ def receipts() -> ReceiptWriter | None:
     return ReceiptWriter(url, settings.broker_key_prefix) if url else None
 
 
+@lru_cache(maxsize=1)
+def state_redis() -> redis.Redis:
+    url = get_settings().effective_redis_url
+    if url is None:
+        raise RuntimeError(
+            "the alert router keeps its state in Redis: set TRADEWATCH_BROKER_URL to a Redis URL or "
+            "TRADEWATCH_REDIS_URL (embedded mode has no alert router; its alerts go to the log)"
+        )
+    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30)
+
+
+@lru_cache(maxsize=1)
+def alert_state() -> AlertState:
+    return AlertState(state_redis(), get_settings().broker_key_prefix)
+
+
+@lru_cache(maxsize=1)
+def alerting_config() -> AlertingConfig:
+    return load_alerting_config(get_settings().alert_routes_path or DEFAULT_ROUTES_PATH)
+
+
+def _enqueue_delivery(notification_id: str) -> None:
+    from tradewatch.tasks.app import app
+
+    # Only the id crosses the broker: the notification waits in Redis, secrets stay in settings.
+    app.send_task("alerts.deliver", args=[notification_id], queue="alerts")
+
+
+@lru_cache(maxsize=1)
+def dispatcher() -> Dispatcher:
+    return Dispatcher(alerting_config(), alert_state(), enqueue_delivery=_enqueue_delivery)
+
+
+@lru_cache(maxsize=1)
+def deliverer() -> Deliverer:
+    settings = get_settings()
+    config = alerting_config()
+    receivers, missing = build_receivers(
+        config,
+        pagerduty_routing_key=settings.pagerduty_routing_key,
+        slack_webhook_url=settings.slack_webhook_url,
+        slack_bot_token=settings.slack_bot_token,
+        pagerduty_url=settings.pagerduty_events_url,
+        slack_api_url=settings.slack_api_url,
+        pacer=RedisChannelPacer(alert_state(), min_interval_seconds=settings.slack_channel_interval_seconds),
+    )
+    return Deliverer(alert_state(), receivers, fallback_receiver=config.fallback_receiver,
+                     record_failure=AlertFailureStore(engine()).record, missing_receivers=missing)
+
+
 def reset() -> None:
     """Forget process-local connections (after a fork)."""
     if engine.cache_info().currsize:
         engine().dispose(close=False)
-    engine.cache_clear()
-    store.cache_clear()
-    receipts.cache_clear()
+    for cached in (engine, store, receipts, state_redis, alert_state, alerting_config, dispatcher, deliverer):
+        cached.cache_clear()
