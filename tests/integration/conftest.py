@@ -14,7 +14,7 @@ from tradewatch.tasks.app import create_app
 from tradewatch.tasks.client import AuditClient
 from tradewatch.tasks.settings import Settings
 
-from tests.integration.harness import WorkerProcess
+from tests.integration.harness import BeatProcess, WorkerProcess
 
 
 @dataclass
@@ -26,6 +26,7 @@ class Deployment:
     extra_env: dict[str, str] = field(default_factory=dict)
     workers: list[WorkerProcess] = field(default_factory=list)
     clients: list[AuditClient] = field(default_factory=list)
+    beats: list[BeatProcess] = field(default_factory=list)
 
     @property
     def env(self) -> dict[str, str]:
@@ -49,9 +50,16 @@ class Deployment:
     def app(self):
         return create_app(self.settings())
 
-    def worker(self, *, pool: str = "prefork", concurrency: int = 1, name: str = "ingest", **env: str) -> WorkerProcess:
-        process = WorkerProcess({**self.env, **env}, self.directory / f"{name}.log", pool=pool, concurrency=concurrency, name=name)
+    def worker(self, *, queues: str = "audit", pool: str = "prefork", concurrency: int = 1, name: str = "ingest",
+               **env: str) -> WorkerProcess:
+        process = WorkerProcess({**self.env, **env}, self.directory / f"{name}.log", queues=queues, pool=pool,
+                                concurrency=concurrency, name=name)
         self.workers.append(process)
+        return process
+
+    def beat(self, **env: str) -> BeatProcess:
+        process = BeatProcess({**self.env, **env}, self.directory / "beat")
+        self.beats.append(process)
         return process
 
     def client(self, **options) -> AuditClient:
@@ -71,5 +79,7 @@ def deployment(database_url, broker_prefix, redis_url, tmp_path):
     yield deployment
     for client in deployment.clients:
         client.close(timeout=5)
+    for beat in deployment.beats:
+        beat.stop()
     for worker in deployment.workers:
         worker.stop()

@@ -91,6 +91,42 @@ class WorkerProcess:
                 self.kill_all()
 
 
+class BeatProcess:
+    """`celery -A tradewatch.tasks.app beat` as a subprocess: the real scheduler of the timers."""
+
+    def __init__(self, env: dict[str, str], directory: Path) -> None:
+        self.env = {**os.environ, **env}
+        self.directory = directory
+        self.log_path = directory / "beat.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "BeatProcess":
+        self.directory.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "tradewatch.tasks.app", "beat", "--loglevel", "INFO",
+             "--schedule", str(self.directory / "celerybeat-schedule")],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        log.close()
+        wait_until(lambda: "Sending due task" in self.log_path.read_text(errors="replace") or self._exited(), 60, 0.2,
+                   "beat to send its first tick")
+        return self
+
+    def _exited(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"beat exited: {self.log_path.read_text(errors='replace')[-3000:]}")
+        return False
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+
 class RedisServer:
     """A private redis-server with AOF fsynced on every write."""
 
