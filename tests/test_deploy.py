@@ -26,7 +26,7 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 # DESIGN.md, "Queues": one worker pool per queue.
 QUEUES = ("audit", "analysis", "alerts", "reports")
 WORKERS = {"ingest": "audit", "analysis": "analysis", "alerts": "alerts", "reports": "reports"}
-TRADEWATCH_SERVICES = ("migrate", *WORKERS, "beat", "flower")
+TRADEWATCH_SERVICES = ("migrate", *WORKERS, "web", "beat", "flower")
 CELERY_APP = "tradewatch.tasks.app"
 REPORTS_VISIBILITY_TIMEOUT_SECONDS = 7200
 
@@ -34,7 +34,7 @@ REQUIRED = {
     "POSTGRES_PASSWORD": "test-only-postgres-password",
     "FLOWER_BASIC_AUTH": "operator:test-only-flower-password",
 }
-SECRET_PASSTHROUGH = ("TRADEWATCH_PAGERDUTY_ROUTING_KEY", "TRADEWATCH_SLACK_WEBHOOK_URL")
+SECRET_PASSTHROUGH = ("TRADEWATCH_PAGERDUTY_ROUTING_KEY", "TRADEWATCH_SLACK_WEBHOOK_URL", "TRADEWATCH_ALERTMANAGER_WEBHOOK_TOKEN")
 
 DOCKER_COMPOSE_MISSING = (
     "docker-compose not found: install the Debian package (apt-get install -y docker-compose); "
@@ -308,7 +308,7 @@ PROCFILE_WORKERS = {**{name: "audit" for name in PROCFILE_INGEST}, **{k: v for k
 
 def test_procfile_lines_parse():
     processes = _procfile()
-    assert set(processes) == {*PROCFILE_WORKERS, "beat", "flower"}, sorted(processes)
+    assert set(processes) == {*PROCFILE_WORKERS, "web", "beat", "flower"}, sorted(processes)
 
 
 def test_procfile_has_workers_for_every_queue():

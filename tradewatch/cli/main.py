@@ -94,6 +94,20 @@ def worker(
     os.execv(sys.executable, args)
 
 
+@app.command()
+def web(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 in a container)."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+) -> None:
+    """Run the HTTP service (uvicorn): the Alertmanager webhook, /metrics, /live."""
+    import uvicorn
+
+    if _settings().embedded:
+        _fail("no broker configured: set TRADEWATCH_BROKER_URL and TRADEWATCH_DATABASE_URL (the webhook hands alerts to the router's workers)")
+    uvicorn.run("tradewatch.web.service:build_app", factory=True, host=host, port=port, log_level="info",
+                proxy_headers=True)
+
+
 # ------------------------------------------------------------------------ audit
 
 
