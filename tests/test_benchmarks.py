@@ -29,3 +29,18 @@ def test_ingest_benchmark_runs_and_reports_its_fields(postgres_admin, redis_url)
     cpu = last["cpu_microseconds_per_event"]
     assert set(cpu) == {"client", "worker_main", "worker_pool", "postgresql", "redis", "other", "total"}
     assert cpu["worker_main"] > 0 and cpu["postgresql"] > 0
+
+
+def test_alert_latency_benchmark_runs_and_reports_its_fields(postgres_admin, redis_url):
+    result = subprocess.run(
+        [sys.executable, "benchmarks/alert_latency.py", "--rate", "10", "--seconds", "2", "--engine-rate", "500",
+         "--settle-seconds", "20"],
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    last = json.loads(result.stdout.strip().splitlines()[-1])
+    for key in ("alerts", "p50_seconds", "p99_seconds", "duplicates", "lost"):
+        assert key in last, key
+    assert last["alerts"] == 10
+    assert last["lost"] == 0 and last["duplicates"] == 0
+    assert last["engine_events_emitted"] > 0

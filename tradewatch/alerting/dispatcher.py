@@ -20,7 +20,8 @@ from typing import Callable, Sequence
 
 from tradewatch.alerting.config import AlertingConfig
 from tradewatch.alerting.flush import decide_flush
-from tradewatch.alerting.inhibition import find_inhibitor
+from tradewatch.alerting.inhibition import equal_key
+from tradewatch.alerting.matchers import matches_all
 from tradewatch.alerting.model import Alert, AlertStatus
 from tradewatch.alerting.notification import Notification, dedup_key_of
 from tradewatch.alerting.routing import group_key, group_labels
@@ -58,11 +59,30 @@ class Dispatcher:
         for alert in alerts:
             if not self.state.put_alert(alert):
                 continue  # an older version than the one stored, or a resolve of an unknown alert
+            self._index_inhibition_source(alert)
             for meta in self.groups_of(alert):
                 if alert.status is AlertStatus.FIRING:
                     self.state.add_to_group(meta, alert.fingerprint, t)
                 touched.add(meta.gid)
         return self.flush_due(now, among=touched)
+
+    def _index_inhibition_source(self, alert: Alert) -> None:
+        # Sources are indexed by rule and by the values of the rule's equal labels, so checking
+        # an alert against them costs one set read per rule, not a scan of every firing alert.
+        for index, rule in enumerate(self.config.inhibit_rules):
+            if matches_all(rule.source_matchers, alert.labels):
+                self.state.index_source(index, equal_key(rule, alert.labels), alert.fingerprint,
+                                        alert.status is AlertStatus.FIRING)
+
+    def _inhibitor(self, alert: Alert) -> Alert | None:
+        for index, rule in enumerate(self.config.inhibit_rules):
+            if not matches_all(rule.target_matchers, alert.labels):
+                continue
+            candidates = [fp for fp in self.state.sources(index, equal_key(rule, alert.labels)) if fp != alert.fingerprint]
+            for source in self.state.alerts(candidates).values():
+                if rule.inhibits(source, alert):
+                    return source
+        return None
 
     def groups_of(self, alert: Alert) -> list[GroupMeta]:
         metas = []
@@ -100,12 +120,11 @@ class Dispatcher:
         if not due:
             return report
         silences = [s for s in self.state.silences() if s.is_active(now)]
-        firing = self.state.firing_alerts()
         for gid in due:
-            self._flush(gid, now, silences, firing, report)
+            self._flush(gid, now, silences, report)
         return report
 
-    def _flush(self, gid: str, now: datetime, silences, firing: list[Alert], report: FlushReport) -> None:
+    def _flush(self, gid: str, now: datetime, silences, report: FlushReport) -> None:
         t = now.timestamp()
         with self.state.lock_group(gid) as lock:
             if not lock.acquired:
@@ -119,7 +138,7 @@ class Dispatcher:
                 return
             fingerprints = self.state.group_members(gid)
             members = self.state.alerts(fingerprints)
-            muted = self._muted(members, silences, firing, now, report)
+            muted = self._muted(members, silences, now, report)
             decision = decide_flush(
                 members, self.state.notified(gid), muted,
                 seconds_since_last_notification=None if meta.last_notified_at is None else t - meta.last_notified_at,
@@ -143,7 +162,7 @@ class Dispatcher:
             self.enqueue_delivery(notification.notification_id)
             report.notifications.append(notification.notification_id)
 
-    def _muted(self, members: dict[str, Alert], silences, firing: list[Alert], now: datetime, report: FlushReport) -> set[str]:
+    def _muted(self, members: dict[str, Alert], silences, now: datetime, report: FlushReport) -> set[str]:
         muted = set()
         for fp, alert in members.items():
             if alert.status is not AlertStatus.FIRING:
@@ -156,9 +175,8 @@ class Dispatcher:
                                                   "created_by": silence.created_by, "at": now.isoformat()})
                 self.state.count("suppressed_total:silenced")
                 continue
-            inhibition = find_inhibitor(alert, firing, self.config.inhibit_rules)
-            if inhibition is not None:
-                _rule, source = inhibition
+            source = self._inhibitor(alert)
+            if source is not None:
                 muted.add(fp)
                 report.inhibited += 1
                 self.state.record_suppressed(fp, {"reason": "inhibited", "by_fingerprint": source.fingerprint,

@@ -17,7 +17,7 @@ Alertmanager's details, kept here:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from tradewatch.alerting.matchers import Matcher, matches_all
@@ -64,3 +64,9 @@ def find_inhibitor(target: Alert, firing_alerts: Iterable[Alert],
             if rule.inhibits(source, target):
                 return rule, source
     return None
+
+
+def equal_key(rule: InhibitRule, labels: Mapping[str, str]) -> str:
+    """The values of the rule's ``equal`` labels (missing = empty), as one key: a source and a
+    target can only meet under the rule when their keys are the same, so sources are indexed by it."""
+    return "\x1f".join(labels.get(name, "") for name in rule.equal)

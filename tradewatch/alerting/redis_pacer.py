@@ -2,8 +2,9 @@
 
 Each send reserves the channel's next free slot in Redis (``AlertState.reserve_slot``, on Redis's
 own clock, so workers on different hosts agree) and sleeps until it. A wait longer than
-``max_wait_seconds`` is not slept in the task: the delivery is retried after that long instead,
-so a burst to one channel never pins a worker.
+``max_wait_seconds`` (1 s) is not slept in the task: the delivery is retried after that long
+instead (a Celery countdown holds no pool process), so a burst to one Slack channel never keeps
+the alerts pool from a page.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from tradewatch.alerting.state import AlertState
 
 
 class RedisChannelPacer:
-    def __init__(self, state: AlertState, *, min_interval_seconds: float = 1.0, max_wait_seconds: float = 5.0,
+    def __init__(self, state: AlertState, *, min_interval_seconds: float = 1.0, max_wait_seconds: float = 1.0,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.state = state
         self.min_interval_seconds = min_interval_seconds

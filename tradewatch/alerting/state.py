@@ -20,6 +20,7 @@ What lives here (every key under ``<prefix>tw:alerting:``):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass
@@ -134,6 +135,21 @@ class AlertState:
 
     def firing_alerts(self) -> list[Alert]:
         return list(self.alerts(fp.decode() for fp in self.client.smembers(self._k("firing"))).values())
+
+    # ------------------------------------------------------------ inhibition
+
+    def index_source(self, rule_index: int, key: str, fingerprint: str, firing: bool) -> None:
+        """Keep the set of firing alerts that are sources of inhibit rule ``rule_index`` for the
+        values ``key`` of its equal labels (see inhibition.equal_key)."""
+        name = self._k("inhibit", str(rule_index), hashlib.sha256(key.encode()).hexdigest()[:24])
+        if firing:
+            self.client.sadd(name, fingerprint)
+        else:
+            self.client.srem(name, fingerprint)
+
+    def sources(self, rule_index: int, key: str) -> list[str]:
+        name = self._k("inhibit", str(rule_index), hashlib.sha256(key.encode()).hexdigest()[:24])
+        return sorted(fp.decode() for fp in self.client.smembers(name))
 
     # ------------------------------------------------------------------ groups
 
