@@ -69,4 +69,4 @@ def test_half_configured_environment_is_an_error_not_a_fallback(tmp_path):
 def test_db_upgrade_migrates_postgresql(database_url, redis_url):
     result = run("db", "upgrade", env={"TRADEWATCH_DATABASE_URL": database_url, "TRADEWATCH_BROKER_URL": redis_url})
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "schema at revision 0001_audit_trail" in result.stdout
+    assert "schema at revision 0002_alert_delivery_failures" in result.stdout

@@ -10,6 +10,8 @@ from sqlalchemy import Identity, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from tradewatch.storage.migrate import current_revision, upgrade
+
+HEAD = "0002_alert_delivery_failures"
 from tradewatch.storage.schema import metadata
 
 from tradewatch.domain.events.timestamps import ns_to_datetime
@@ -29,7 +31,7 @@ def _is_sqlite_identity_artifact(diff, dialect: str) -> bool:
     op, _schema, table, column, _info, old, new = diff[0]
     return (
         op == "modify_default"
-        and (table, column) in {("audit_events", "seq"), ("rejected_events", "id")}
+        and (table, column) in {("audit_events", "seq"), ("rejected_events", "id"), ("alert_delivery_failures", "id")}
         and old is None
         and isinstance(new, Identity)
     )
@@ -65,9 +67,9 @@ def test_migrated_schema_matches_the_metadata_ignoring_defaults(store):
 
 def test_upgrade_is_idempotent_and_at_head(store):
     upgrade(store.engine)
-    assert current_revision(store.engine) == "0001_audit_trail"
+    assert current_revision(store.engine) == HEAD
     names = set(inspect(store.engine).get_table_names())
-    assert {"audit_events", "rejected_events", "alembic_version"} <= names
+    assert {"audit_events", "rejected_events", "alert_delivery_failures", "alembic_version"} <= names
 
 
 def test_txid_default_is_the_inserting_transaction_on_postgresql(pg_store):
