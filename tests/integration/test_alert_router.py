@@ -161,6 +161,9 @@ def test_a_silenced_alert_sends_nothing_and_is_recorded_as_silenced(router):
     listed = subprocess.run([sys.executable, "-m", "tradewatch.cli.main", "silence", "list"], env=env,
                             capture_output=True, text=True, timeout=60)
     assert silence_id in listed.stdout and "venue maintenance" in listed.stdout
+    firing = subprocess.run([sys.executable, "-m", "tradewatch.cli.main", "alerts", "list"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert f"silenced by {silence_id}" in firing.stdout and "strategy_id=mm-3" in firing.stdout
 
 
 def test_an_undeliverable_page_is_retried_then_sent_to_the_fallback_and_recorded(router):

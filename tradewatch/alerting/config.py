@@ -52,7 +52,7 @@ what is accepted: ``routes.yaml: route.routes[1].receiver: unknown receiver 'sla
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -250,23 +250,22 @@ class _StrictLoader(yaml.SafeLoader):
 
 
 class _DuplicateKeyError(yaml.constructor.ConstructorError):
-    pass
+    """A mapping repeats a key (reported with both line numbers)."""
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     first_line: dict[Any, int] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=True)
-        try:
-            if key in first_line:
-                raise _DuplicateKeyError(
-                    None, None,
-                    f"duplicate key {key!r} (first on line {first_line[key] + 1}); the second would silently replace the first",
-                    key_node.start_mark,
-                )
-            first_line[key] = key_node.start_mark.line
-        except TypeError:  # an unhashable key; the constructor below reports it
-            pass
+        if not isinstance(key, Hashable):
+            continue  # an unhashable key: the constructor below reports it
+        if key in first_line:
+            raise _DuplicateKeyError(
+                None, None,
+                f"duplicate key {key!r} (first on line {first_line[key] + 1}); the second would silently replace the first",
+                key_node.start_mark,
+            )
+        first_line[key] = key_node.start_mark.line
     return loader.construct_mapping(node, deep=True)
 
 

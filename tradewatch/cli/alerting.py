@@ -74,6 +74,25 @@ def routes(label: List[str] = typer.Option([], "--label", "-l", help="NAME=VALUE
             console.print(f"  {step}")
 
 
+@alerts_app.command("list")
+def list_firing() -> None:
+    """The alerts firing now, and whether each is silenced or inhibited (and by what)."""
+    state = _state()
+    table = Table(title="firing alerts")
+    for column in ("alertname", "severity", "labels", "since", "summary", "muted"):
+        table.add_column(column)
+    for alert in sorted(state.firing_alerts(), key=lambda a: (a.severity.value, a.alertname, a.starts_at)):
+        muted = state.suppressed(alert.fingerprint)
+        how = "-"
+        if muted:
+            how = (f"silenced by {muted['silence_id']}" if muted["reason"] == "silenced"
+                   else f"inhibited by {muted['by_alertname']}") + f" (at {muted['at'][:19]})"
+        labels = ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items()) if k not in ("alertname", "severity"))
+        table.add_row(alert.alertname, alert.severity.value, labels, alert.starts_at.isoformat(timespec="seconds"),
+                      alert.summary, how)
+    console.print(table)
+
+
 @alerts_app.command("send")
 def send(
     receiver: str = typer.Option(..., "--receiver", "-r", help="A receiver name from the routing file."),
