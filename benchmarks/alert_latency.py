@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import threading
@@ -35,17 +34,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import redis
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.scratch import create_database, delete_keys, drop_database, stop_processes  # noqa: E402
 from tests.alerting.fake_services import FakePagerDuty, FakeSlack  # noqa: E402
 from tradewatch.alerting.model import Alert  # noqa: E402
 from tradewatch.storage.database import make_engine  # noqa: E402
-from tradewatch.storage.migrate import upgrade  # noqa: E402
 
 ADMIN_URL = os.environ.get("TRADEWATCH_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TRADEWATCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -55,12 +51,7 @@ class Deployment:
     def __init__(self, pagerduty: FakePagerDuty, slack: FakeSlack) -> None:
         self.name = f"tw_alertbench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
         self.admin = make_engine(ADMIN_URL, pool_size=1)
-        with self.admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text(f'CREATE DATABASE "{self.name}"'))
-        self.database_url = make_url(ADMIN_URL).set(database=self.name).render_as_string(hide_password=False)
-        engine = make_engine(self.database_url, pool_size=1)
-        upgrade(engine)
-        engine.dispose()
+        self.database_url = create_database(self.admin, ADMIN_URL, self.name)
         self.prefix = f"tw-alertbench-{uuid.uuid4().hex[:8]}:"
         self.dir = Path(os.environ.get("TMPDIR", "/tmp")) / self.name
         self.dir.mkdir(parents=True)
@@ -107,20 +98,9 @@ class Deployment:
         raise SystemExit(f"workers did not start; logs in {self.dir}")
 
     def close(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-        with self.admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
-        self.admin.dispose()
-        client = redis.Redis.from_url(REDIS_URL)
-        for key in client.scan_iter(match=f"*{self.prefix}*", count=1000):
-            client.delete(key)
+        stop_processes(self.processes)
+        drop_database(self.admin, self.name)
+        delete_keys(REDIS_URL, self.prefix)
 
 
 def engine_load(deployment: Deployment, rate: int, stop: threading.Event, counter: list[int]) -> None:

@@ -22,27 +22,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import statistics
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
 
 import numpy as np
-import redis
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.cpu_accounting import CpuAccounting, per_event_microseconds  # noqa: E402
+from benchmarks.scratch import create_database, delete_keys, drop_database, stop_processes  # noqa: E402
 from tradewatch.domain.events import MarketDataEvent, MarketDataPayload  # noqa: E402
 from tradewatch.storage.database import make_engine  # noqa: E402
-from tradewatch.storage.migrate import upgrade  # noqa: E402
 
 ADMIN_URL = os.environ.get("TRADEWATCH_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TRADEWATCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -59,12 +54,10 @@ class Environment:
     def __init__(self, concurrency: int, pool: str) -> None:
         self.name = f"tw_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
         self.admin = make_engine(ADMIN_URL, pool_size=1)
-        with self.admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text(f'CREATE DATABASE "{self.name}"'))
-            self.synchronous_commit = conn.execute(text("SHOW synchronous_commit")).scalar_one()
-        self.database_url = make_url(ADMIN_URL).set(database=self.name).render_as_string(hide_password=False)
+        self.database_url = create_database(self.admin, ADMIN_URL, self.name)
         self.engine = make_engine(self.database_url, pool_size=1)
-        upgrade(self.engine)
+        with self.engine.connect() as conn:
+            self.synchronous_commit = conn.execute(text("SHOW synchronous_commit")).scalar_one()
         self.prefix = f"tw-bench-{uuid.uuid4().hex[:8]}:"
         self.dir = Path(os.environ.get("TMPDIR", "/tmp")) / self.name
         self.dir.mkdir(parents=True)
@@ -114,14 +107,7 @@ class Environment:
         raise SystemExit("workers did not start")
 
     def stop_worker(self) -> None:
-        for worker in self.workers:
-            if worker.poll() is None:
-                os.killpg(worker.pid, signal.SIGTERM)
-        for worker in self.workers:
-            try:
-                worker.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
+        stop_processes(self.workers)
 
     def rows(self) -> int:
         with self.engine.connect() as conn:
@@ -176,12 +162,8 @@ class Environment:
     def close(self) -> None:
         self.stop_worker()
         self.engine.dispose()
-        with self.admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
-        self.admin.dispose()
-        client = redis.Redis.from_url(REDIS_URL)
-        for key in client.scan_iter(match=f"*{self.prefix}*", count=1000):
-            client.delete(key)
+        drop_database(self.admin, self.name)
+        delete_keys(REDIS_URL, self.prefix)
 
 
 def make_events(count: int, start_ns: int) -> list[MarketDataEvent]:

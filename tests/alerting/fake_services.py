@@ -14,6 +14,8 @@ answers (``fail_next``) for rate limits and outages.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import json
 import secrets
 import socket
@@ -81,8 +83,9 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-class FakeService:
-    """A threaded HTTP server on a free loopback port; subclasses implement ``answer``."""
+class FakeService(ABC):
+    """A threaded HTTP server on a free loopback port; subclasses implement ``answer`` and
+    ``forced_answer``."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -120,7 +123,7 @@ class FakeService:
                 self.end_headers()
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                pass  # keep test output clean
+                """Silent: keeps test output clean."""
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
@@ -201,11 +204,13 @@ class FakeService:
         except (ValueError, UnicodeDecodeError):
             return None
 
+    @abstractmethod
     def answer(self, path: str, headers: dict[str, str], parsed: Any) -> _Answer:
-        raise NotImplementedError
+        """The service's answer to a request it was not told to fail."""
 
+    @abstractmethod
     def forced_answer(self, path: str, forced: Forced) -> _Answer:
-        raise NotImplementedError
+        """The service's answer when ``fail_next`` scripted one, in its own error format."""
 
 
 # ====================================================================== PagerDuty

@@ -4,10 +4,8 @@ inhibition, and many workers acting as one. The clock is passed in, so timers ar
 from __future__ import annotations
 
 import threading
-import uuid
 from datetime import datetime, timedelta, timezone
 
-import pytest
 import redis
 
 from tradewatch.alerting.config import parse_alerting_config
@@ -48,16 +46,6 @@ inhibit_rules:
     equal: [strategy_id]
 fallback_receiver: log
 """
-
-
-@pytest.fixture
-def state(redis_url):
-    client = redis.Redis.from_url(redis_url)
-    prefix = f"tw-test-{uuid.uuid4().hex[:8]}:"
-    yield AlertState(client, prefix)
-    for key in client.scan_iter(match=f"{prefix}*", count=1000):
-        client.delete(key)
-    client.close()
 
 
 class Router:

@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 
 import pytest
-import redis
 
 from tradewatch.alerting.delivery import backoff_seconds
 from tradewatch.alerting.receivers.base import TransientDeliveryError
 from tradewatch.alerting.redis_pacer import RedisChannelPacer
-from tradewatch.alerting.state import AlertState
-
-
-@pytest.fixture
-def state(redis_url):
-    client = redis.Redis.from_url(redis_url)
-    prefix = f"tw-test-{uuid.uuid4().hex[:8]}:"
-    yield AlertState(client, prefix)
-    for key in client.scan_iter(match=f"{prefix}*", count=1000):
-        client.delete(key)
-    client.close()
 
 
 def test_messages_to_one_channel_are_spaced_by_the_interval_and_channels_are_independent(state):
