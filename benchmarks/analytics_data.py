@@ -3,8 +3,8 @@
 One year, ``instruments`` instruments (random-walk mids quoted hourly), three strategies,
 three venues. Each intended trade is a signal (three of five factors), an opening order filled
 in two partial fills and a closing order filled in two, so 1,000,000 fills are about 250,000
-trades; 5% of orders stop short of their quantity and 2% more are rejected outright. Trades in
-the same book overlap, so FIFO matching pairs lots across them as a real book would.
+trades; 5% of orders stop short of their quantity and 2% more are rejected outright. Each book's
+trades follow one another, so FIFO matching gives one round trip per trade.
 """
 
 from __future__ import annotations
@@ -47,13 +47,20 @@ def generate(fills: int = 1_000_000, instruments: int = 50, seed: int = 7) -> Tr
         column = np.clip(seconds // 3600, 0, len(quote_seconds) - 1).astype(np.int64)
         return mids[symbol_index, column]
 
-    # Trades: signal time, holding period, direction, quantity.
-    symbol_of = rng.integers(0, instruments, trades)
-    strategy_of = rng.integers(0, len(STRATEGIES), trades)
-    signal_s = rng.uniform(3600, YEAR_SECONDS - 5 * 86_400, trades).astype(np.int64)
-    holding_s = np.minimum(rng.exponential(6 * 3600, trades), 4 * 86_400).astype(np.int64) + 60
-    long = rng.random(trades) < 0.55
+    # Trades: each book (strategy, instrument) trades its slots one after another, so FIFO
+    # matching finds one round trip per trade; holding periods from minutes to hours.
+    books = instruments * len(STRATEGIES)
+    book_of = np.arange(trades) % books
+    symbol_of = book_of % instruments
+    strategy_of = book_of // instruments
+    slot_of = np.arange(trades) // books
+    slot_seconds = (YEAR_SECONDS - 2 * 86_400) // (slot_of.max() + 1)
+    signal_s = (3600 + slot_of * slot_seconds + rng.uniform(0, 0.2, trades) * slot_seconds).astype(np.int64)
+    holding_s = (rng.uniform(0.002, 0.7, trades) * slot_seconds).astype(np.int64) + 30
     quantity = rng.integers(10, 1_000, trades).astype(np.float64)
+    # A little skill: 2% of directions follow the move over the holding period, the rest are coin flips.
+    move = mid_at(symbol_of, signal_s + holding_s) - mid_at(symbol_of, signal_s)
+    long = np.where(rng.random(trades) < 0.02, move > 0, rng.random(trades) < 0.5)
     direction = np.where(long, "long", "short")
     signal_ids = np.char.add("sig-", np.arange(trades).astype(str))
 
@@ -146,9 +153,12 @@ def generate(fills: int = 1_000_000, instruments: int = 50, seed: int = 7) -> Tr
 
 
 def subset(data: TradingData, fills: int) -> TradingData:
-    """The first ``fills`` fills in time and the orders, signals and exposures they belong to
-    (quotes whole): a self-contained smaller book for the loop baseline."""
+    """The first ``fills`` fills in time, the orders, signals and exposures they belong to, and
+    the quotes of their period (from 30 days before to 2 days after, so as-of lookups find the
+    same prices): a self-contained smaller book whose every input shrinks with the fills."""
     chosen = data.fills.iloc[:fills]
+    first, last = chosen["occurred_at"].min(), chosen["occurred_at"].max()
+    in_period = data.quotes["occurred_at"].between(first - pd.Timedelta(days=30), last + pd.Timedelta(days=2))
     order_ids = set(chosen["order_id"])
     orders = data.orders[data.orders["order_id"].isin(order_ids)]
     signal_ids = set(orders["signal_id"].dropna())
@@ -157,6 +167,6 @@ def subset(data: TradingData, fills: int) -> TradingData:
         orders=orders.reset_index(drop=True),
         signals=data.signals[data.signals["signal_id"].isin(signal_ids)].reset_index(drop=True),
         factor_exposures=data.factor_exposures[data.factor_exposures["signal_id"].isin(signal_ids)].reset_index(drop=True),
-        quotes=data.quotes,
+        quotes=data.quotes[in_period].reset_index(drop=True),
         account=data.account,
     )

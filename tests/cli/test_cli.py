@@ -69,4 +69,53 @@ def test_half_configured_environment_is_an_error_not_a_fallback(tmp_path):
 def test_db_upgrade_migrates_postgresql(database_url, redis_url):
     result = run("db", "upgrade", env={"TRADEWATCH_DATABASE_URL": database_url, "TRADEWATCH_BROKER_URL": redis_url})
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "schema at revision 0002_alert_delivery_failures" in result.stdout
+    assert "schema at revision 0003_analytics_reports" in result.stdout
+
+
+def test_demo_ends_with_the_post_trade_analytics(demo_run):
+    result, _state = demo_run
+    assert "post-trade analytics of the demo's trading" in result.stdout
+    assert re.search(r"round trips\s+│\s+[1-9][\d,]*", result.stdout)
+
+
+def test_analytics_report_reads_the_demo_trail_in_each_format(demo_run):
+    import csv
+    import io
+    import json
+
+    _result, state = demo_run
+    env = {"TRADEWATCH_STATE_DIR": str(state)}
+    period = ("--from", "2000-01-01", "--to", "2100-01-01")
+    as_json = run("analytics", "report", *period, "--format", "json", "--capital", "1000000",
+                  "--timezone", "America/New_York", env=env)
+    assert as_json.returncode == 0, as_json.stdout + as_json.stderr
+    body = json.loads(as_json.stdout)
+    assert body["summary"]["round_trips"] > 0
+    assert body["period"]["timezone"] == "America/New_York"
+    assert all(abs(d) < 0.005 for d in body["attribution"]["reconciliation"].values())
+    assert body["performance"]["statistics"]["sharpe_ratio"] is None or isinstance(body["performance"]["statistics"]["sharpe_ratio"], float)
+
+    markdown = run("analytics", "report", *period, env=env)
+    assert markdown.returncode == 0, markdown.stderr
+    for heading in ("## Performance", "## Trades", "## Attribution", "### By factor", "## Slippage", "## Execution",
+                    "## Regimes", "## Signals"):
+        assert heading in markdown.stdout, heading
+
+    as_csv = run("analytics", "report", *period, "--format", "csv", env=env)
+    rows = list(csv.reader(io.StringIO(as_csv.stdout)))
+    assert rows[0] == ["section", "table", "row", "column", "value"]
+    assert ["summary", "", "", "round_trips", str(body["summary"]["round_trips"])] in rows
+
+
+def test_analytics_report_arguments_are_checked_with_what_is_accepted(demo_run):
+    _result, state = demo_run
+    env = {"TRADEWATCH_STATE_DIR": str(state)}
+    bad_time = run("analytics", "report", "--from", "last tuesday", "--to", "2100-01-01", env=env)
+    assert bad_time.returncode == 2
+    assert "--from 'last tuesday' is not a time; expected RFC 3339" in bad_time.stdout + bad_time.stderr
+    backwards = run("analytics", "report", "--from", "2026-02-01", "--to", "2026-01-01", env=env)
+    assert backwards.returncode == 2 and "is not after --from" in backwards.stdout + backwards.stderr
+    bad_format = run("analytics", "report", "--from", "2026-01-01", "--to", "2026-02-01", "--format", "xml", env=env)
+    assert bad_format.returncode == 2 and "--format 'xml' is not one of json, markdown, csv" in bad_format.stdout + bad_format.stderr
+    bad_zone = run("analytics", "report", "--from", "2026-01-01", "--to", "2026-02-01", "--timezone", "Mars/Base", env=env)
+    assert bad_zone.returncode == 2 and "unknown timezone 'Mars/Base'" in bad_zone.stdout + bad_zone.stderr

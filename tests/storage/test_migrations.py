@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 
 from tradewatch.storage.migrate import current_revision, upgrade
 
-HEAD = "0002_alert_delivery_failures"
+HEAD = "0003_analytics_reports"
 from tradewatch.storage.schema import metadata
 
 from tradewatch.domain.events.timestamps import ns_to_datetime

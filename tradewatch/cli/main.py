@@ -22,6 +22,9 @@ from tradewatch.cli.alerting import alerts_app, silence_app  # noqa: E402
 
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(silence_app, name="silence")
+from tradewatch.cli.analytics import analytics_app  # noqa: E402
+
+app.add_typer(analytics_app, name="analytics")
 console = Console()
 
 
@@ -352,6 +355,40 @@ def demo(
         console.rule("[bold]one reconstructed trade")
         console.print(_history_table(store.reconstruct_trade_history(filled_signal)))
         console.print(f"(again any time: TRADEWATCH_STATE_DIR={state_dir} .venv/bin/tradewatch audit history {filled_signal})")
+    _print_analytics(store, state_dir)
+
+
+def _print_analytics(store, state_dir: Path) -> None:
+    """The post-trade analytics of what the demo traded, read back from the trail."""
+    from tradewatch.domain.analytics.report import AnalyticsConfig, build_report
+    from tradewatch.storage.trading_data import load_trading_data
+
+    console.rule("[bold]post-trade analytics of the demo's trading")
+    report = build_report(load_trading_data(store, 0, time.time_ns() + 1), AnalyticsConfig(capital=1_000_000)).to_dict()
+    trades, slippage = report["trades"], report["slippage"]["summary"]
+    table = Table(title="from the audit trail: fills matched FIFO into round trips, orders against their decision price")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+
+    def number(value, fmt: str = ",.2f") -> str:
+        return "n/a" if value is None else format(value, fmt)
+
+    rows = [
+        ("round trips", number(report["summary"]["round_trips"], ",d")),
+        ("realized pnl net of fees", number(trades["total_pnl"])),
+        ("win rate", number(trades["win_rate"], ".1%")),
+        ("profit factor", number(trades["profit_factor"])),
+        ("implementation shortfall, bps of decision notional", number(slippage.get("total_cost_bps"))),
+        ("of which spread, bps", number(slippage.get("spread_cost_bps"))),
+        ("of which price impact, bps", number(slippage.get("price_impact_bps"))),
+    ]
+    for strategy in report["attribution"]["by_strategy"]:
+        rows.append((f"pnl of strategy {strategy['strategy_id']}", number(strategy["pnl"])))
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    console.print(f"(the whole report: TRADEWATCH_STATE_DIR={state_dir} .venv/bin/tradewatch analytics report "
+                  "--from 2000-01-01 --to 2100-01-01 --format markdown)")
 
 
 if __name__ == "__main__":  # pragma: no cover

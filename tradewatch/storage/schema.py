@@ -24,6 +24,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Identity,
     Index,
     Integer,
@@ -152,4 +153,20 @@ alert_delivery_failures = Table(
     Column("fallback_delivered", Boolean, nullable=False),
     UniqueConstraint("notification_id"),
     Index(None, "failed_at"),
+)
+
+analytics_reports = Table(
+    "analytics_reports",
+    metadata,
+    # Chosen by whoever requested the report: a redelivered task writes the same row again.
+    Column("report_id", String(64), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("period_start_ns", BigInteger, nullable=False),
+    Column("period_end_ns", BigInteger, nullable=False),
+    Column("parameters", JsonDocument, nullable=False),
+    # json, not jsonb: the text is kept as written, so sections and columns keep their order.
+    Column("body", JSON, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("seconds", Float, nullable=False),
+    Index(None, "created_at"),
 )

@@ -17,7 +17,7 @@ from tradewatch.tasks.logs import configure_logging
 from tradewatch.tasks.settings import Settings, get_settings
 
 QUEUES = ("audit", "analysis", "alerts", "reports")
-TASK_MODULES = ["tradewatch.tasks.ingest", "tradewatch.tasks.alerting"]
+TASK_MODULES = ["tradewatch.tasks.ingest", "tradewatch.tasks.alerting", "tradewatch.tasks.analytics"]
 
 
 def create_app(settings: Settings) -> Celery:
@@ -57,6 +57,8 @@ def create_app(settings: Settings) -> Celery:
             "audit.*": {"queue": "audit"},
             "alerts.*": {"queue": "alerts"},
             "reports.*": {"queue": "reports"},
+            # On-demand analytics reports can take minutes on a year of fills: the reports pool.
+            "analytics.report": {"queue": "reports"},
         },
         task_create_missing_queues=True,
         worker_hijack_root_logger=False,

@@ -17,6 +17,10 @@ NAT = np.iinfo("int64").min
 
 def as_nanoseconds(times) -> np.ndarray:
     """Integer nanoseconds since the epoch (UTC) of datetimes, text or integers; NaT -> ``NAT``."""
+    if isinstance(times, pd.Series | pd.Index) and pd.api.types.is_datetime64_any_dtype(times.dtype):
+        # Straight from the datetime column: np.asarray would box every tz-aware value.
+        index = pd.DatetimeIndex(times)
+        return (index.tz_convert("UTC") if index.tz is not None else index).as_unit("ns").asi8
     array = np.asarray(times)
     if np.issubdtype(array.dtype, np.integer):
         return array.astype("int64")
@@ -33,8 +37,9 @@ def mid_prices(quotes: pd.DataFrame) -> pd.DataFrame:
     last = quotes["last"].to_numpy(dtype="float64") if "last" in quotes else np.full(len(quotes), np.nan)
     both = np.isfinite(bid) & np.isfinite(ask) & (bid > 0) & (ask > 0)
     mid = np.where(both, (bid + ask) / 2.0, last)
-    frame = pd.DataFrame({"occurred_at": quotes["occurred_at"].to_numpy(), "symbol": quotes["symbol"].to_numpy(), "mid": mid})
-    frame = frame[np.isfinite(mid) & (mid > 0)]
+    keep = np.isfinite(mid) & (mid > 0)
+    frame = pd.DataFrame({"occurred_at": quotes["occurred_at"][keep].array,
+                          "symbol": quotes["symbol"][keep].array, "mid": mid[keep]})
     return frame.sort_values(["symbol", "occurred_at"], kind="stable").reset_index(drop=True)
 
 
