@@ -178,7 +178,11 @@ class NaiveSlippageAnalyzer:
         self.end_horizon_seconds = float(end_horizon_seconds)
 
     def analyze(self, orders, fills, prices=None, market_conditions=None) -> pd.DataFrame:
-        rows, orphans, _ = _read(orders, fills)
+        records, orphans = self._analyze(orders, fills, prices, market_conditions)
+        return self._frame(records, orphans)
+
+    def _analyze(self, orders, fills, prices=None, market_conditions=None, read=None) -> tuple[list[dict], int]:
+        rows, orphans, _ = read if read is not None else _read(orders, fills)
         quotes = _Quotes(prices)
         conditions = self._conditions(market_conditions)
         horizon = int(round(self.end_horizon_seconds * 1e9))
@@ -250,7 +254,7 @@ class NaiveSlippageAnalyzer:
                 record[f"{name}_bps"] = _ratio(record[name], notional) * 1e4
             record["vwap_deviation_bps"] = order["vwap_deviation_bps"]
             records.append(record)
-        return self._frame(records, orphans)
+        return records, orphans
 
     @staticmethod
     def _conditions(market_conditions) -> dict:
@@ -339,20 +343,39 @@ class NaiveSlippageAnalyzer:
             data[name] = pd.array([row[name] for row in rows], dtype=dtype).to_numpy()
         return pd.DataFrame(data)
 
-    def report(self, orders, fills, prices=None, market_conditions=None) -> dict:
+    def _grouped(self, records: list[dict], by: str) -> pd.DataFrame:
+        groups: dict = {}
+        for record in records:
+            key = record[by]
+            groups.setdefault(None if _missing(key) else key, []).append(record)
+        keys = _group_keys(list(groups))
+        rows = [self._sums(groups[key]) for key in keys]
+        names = ["orders", "notional", *COMPONENTS, *(f"{c}_bps" for c in COMPONENTS),
+                 "orders_without_end_price", "orders_without_price"]
+        data = {by: _key_column(keys)}
+        for name in names:
+            dtype = "int64" if name in ("orders", "orders_without_end_price", "orders_without_price") else "float64"
+            data[name] = pd.array([row[name] for row in rows], dtype=dtype).to_numpy()
+        return pd.DataFrame(data)
+
+    def report(self, orders, fills, prices=None, market_conditions=None, read=None) -> dict:
+        """``read``: ``_read(orders, fills)`` when the caller has it (the vectorised report joins
+        fills to orders once for both analyses too)."""
         from tradewatch.domain.analytics.slippage import DEFINITIONS
 
-        per_order = self.analyze(orders, fills, prices, market_conditions)
+        records, orphans = self._analyze(orders, fills, prices, market_conditions, read)
         definitions = dict(DEFINITIONS)
         definitions["end_horizon_seconds"] = f"{self.end_horizon_seconds:g} seconds"
+        summary = self._sums(records)
+        summary["fills_without_order"] = orphans
         return {
             "definitions": definitions,
-            "summary": self.summary(per_order),
-            "by_symbol": self.aggregate(per_order, "symbol"),
-            "by_venue": self.aggregate(per_order, "venue"),
-            "by_strategy": self.aggregate(per_order, "strategy_id"),
-            "by_market_condition": self.aggregate(per_order, "market_condition"),
-            "per_order": per_order,
+            "summary": summary,
+            "by_symbol": self._grouped(records, "symbol"),
+            "by_venue": self._grouped(records, "venue"),
+            "by_strategy": self._grouped(records, "strategy_id"),
+            "by_market_condition": self._grouped(records, "market_condition"),
+            "per_order": self._frame(records, orphans),
         }
 
 
@@ -430,10 +453,10 @@ class NaiveExecutionAnalyzer:
         rows, _, has_liquidity = _read(orders, fills)
         return self._aggregate(rows, has_liquidity, by)
 
-    def report(self, orders, fills) -> dict:
+    def report(self, orders, fills, read=None) -> dict:
         from tradewatch.domain.analytics.execution import ExecutionAnalyzer
 
-        rows, orphans, has_liquidity = _read(orders, fills)
+        rows, orphans, has_liquidity = read if read is not None else _read(orders, fills)
         summary = self._measure(rows, has_liquidity)
         summary["fills_without_order"] = orphans
         return {

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from benchmarks.naive_analytics.attribution import naive_full_report
-from benchmarks.naive_analytics.execution import NaiveExecutionAnalyzer, NaiveSlippageAnalyzer
+from benchmarks.naive_analytics.execution import NaiveExecutionAnalyzer, NaiveSlippageAnalyzer, _read
 from benchmarks.naive_analytics.round_trips import naive_match_round_trips, naive_trade_statistics
 from tradewatch.domain.analytics import performance
 from tradewatch.domain.analytics.prices import PriceBook
@@ -43,8 +43,9 @@ def naive_report(data: TradingData, config: AnalyticsConfig, regime_labels: pd.D
     trips = matched.trips
     returns = _daily_pnl_returns(trips, config)
     kw = {"periods_per_year": config.periods_per_year}
+    joined = _read(orders, fills)  # fills joined to their orders once, for both analyses
     slippage = NaiveSlippageAnalyzer(end_horizon_seconds=config.slippage_end_horizon_seconds).report(
-        orders, fills, prices, regime_labels)
+        orders, fills, prices, regime_labels, read=joined)
     slippage.pop("per_order")
     return {
         "round_trips": len(trips),
@@ -61,7 +62,7 @@ def naive_report(data: TradingData, config: AnalyticsConfig, regime_labels: pd.D
             trips, exposures, regime_labels, timezone=config.timezone,
             horizon_edges_seconds=config.horizon_edges_seconds, time_of_day_minutes=config.time_of_day_minutes),
         "slippage": slippage,
-        "execution": NaiveExecutionAnalyzer().report(orders, fills),
+        "execution": NaiveExecutionAnalyzer().report(orders, fills, read=joined),
     }
 
 

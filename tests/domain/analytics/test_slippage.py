@@ -361,7 +361,7 @@ def assert_reports_equal(fast: dict, slow: dict) -> None:
                 assert value == pytest.approx(slow[key][name], rel=1e-9, abs=1e-7, nan_ok=True), (key, name)
 
 
-@settings(max_examples=45, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(random_books())
 def test_vectorised_report_equals_the_naive_loop(case):
     orders, fills, prices, conditions = case
@@ -372,7 +372,7 @@ def test_vectorised_report_equals_the_naive_loop(case):
     assert fast["per_order"].attrs["fills_without_order"] == (fills["order_id"] == "ghost").sum()
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(random_books())
 def test_components_add_up_to_the_total_in_currency_and_bps(case):
     orders, fills, prices, conditions = case

@@ -56,7 +56,6 @@ pandas Categoricals; a caller that already holds them as categoricals saves thei
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -153,6 +152,15 @@ def _factorized(values) -> tuple[np.ndarray, np.ndarray]:
     return pd.factorize(np.asarray(values, dtype=object))
 
 
+def _equals(values: pd.Series, text: str) -> np.ndarray:
+    """values == text as a writable bool array (missing -> False), by the fastest path: pyarrow's
+    comparison for Arrow-backed text, numpy's on the object array otherwise (pandas' own
+    comparison of Python strings is four times slower)."""
+    if _arrow_backed(values):
+        return np.array(values == text, dtype=bool)
+    return np.asarray(values.to_numpy(dtype=object) == text, dtype=bool)
+
+
 def _join(order_ids: pd.Series, fill_ids: pd.Series) -> tuple[np.ndarray, np.ndarray | None]:
     """(the position of each fill's order among the kept orders, or -1; the order rows kept).
 
@@ -227,7 +235,7 @@ class _OrderFills:
     """
 
     frame: pd.DataFrame
-    labels: dict  # symbol, venue, strategy_id, side, status -> Categorical (venue, strategy_id: the order's, else its first fill's)
+    labels: dict  # symbol, venue, strategy_id, side, status -> Categorical (venue, strategy_id: else the first fill's)
     sign: np.ndarray  # +1.0 buy, -1.0 sell, NaN otherwise
     ordered_quantity: np.ndarray
     decision_price: np.ndarray  # NaN when missing or not > 0
@@ -369,8 +377,7 @@ def _compute_order_fills(orders: pd.DataFrame, fills: pd.DataFrame) -> _OrderFil
         else:
             # Two comparisons cost half a hashing of a million strings; only the rest (another
             # spelling such as "Maker", or missing) is factorized and normalised.
-            maker = np.array(liquidity == "maker", dtype=bool)  # np.array: a writable copy
-            taker = np.array(liquidity == "taker", dtype=bool)
+            maker, taker = _equals(liquidity, "maker"), _equals(liquidity, "taker")
             rest = np.flatnonzero(~(maker | taker))
             if len(rest):
                 codes, labels = pd.factorize(liquidity.iloc[rest].to_numpy(dtype=object))
@@ -432,64 +439,14 @@ def _compute_order_fills(orders: pd.DataFrame, fills: pd.DataFrame) -> _OrderFil
     )
 
 
-# The join of a million fills to their orders by order_id text costs about 0.25 s, more than
-# all the arithmetic; a report runs both analyses on the same frames, so the aggregates of the
-# last (orders, fills) pair are kept. The entry is used only while both frames are alive, are
-# the same objects and every column read still has the same data buffer. A shallow copy of
-# each frame is held so that, under pandas copy-on-write, any later in-place write to the
-# caller's frame copies its data to a new buffer and so makes the entry stale.
-_ORDER_COLUMNS = tuple(c.name for c in ORDERS.columns)
-_FILL_COLUMNS = tuple(c.name for c in FILLS.columns) + ("liquidity",)
-_cache: tuple | None = None
+def join_order_fills(orders: pd.DataFrame, fills: pd.DataFrame) -> _OrderFills:
+    """The per order fill aggregates (the join of fills to orders by order_id, F, first and last
+    fill, fees, labels) that both analyzers read. Joining a million fills costs more than all
+    the arithmetic after it, so a caller running both analyses computes this once and passes it
+    to each (``order_fills=``); the analyzers compute it themselves otherwise."""
+    return _compute_order_fills(_as_prepared(orders, ORDERS), _as_prepared(fills, FILLS))
 
 
-def _buffer(series: pd.Series) -> tuple:
-    """What identifies a column's data: its buffer (numpy-backed) or its array object (others:
-    text, categoricals; pandas hands out the same object until a write replaces it, and the
-    shallow copy held in the cache keeps it alive, so its id is not reused)."""
-    values = series.array
-    if isinstance(values, pd.arrays.DatetimeArray):
-        data = values.asi8
-    elif isinstance(values, pd.arrays.NumpyExtensionArray):
-        data = series.to_numpy()
-    else:
-        return ("array", id(values), len(values), str(series.dtype))
-    return ("buffer", data.__array_interface__["data"][0], data.strides, data.shape, str(series.dtype))
-
-
-def _signature(orders: pd.DataFrame, fills: pd.DataFrame) -> tuple:
-    return (
-        tuple(orders.columns), tuple(fills.columns),
-        tuple(_buffer(orders[c]) for c in _ORDER_COLUMNS if c in orders.columns),
-        tuple(_buffer(fills[c]) for c in _FILL_COLUMNS if c in fills.columns),
-    )
-
-
-def _forget(reference) -> None:
-    global _cache
-    entry = _cache
-    if entry is not None and (entry[0] is reference or entry[1] is reference):
-        _cache = None
-
-
-def _order_fills(orders: pd.DataFrame, fills: pd.DataFrame) -> _OrderFills:
-    """The per order fill aggregates of prepared ``orders`` and ``fills`` (cached, see above)."""
-    global _cache
-    signature = _signature(orders, fills)
-    entry = _cache
-    if entry is not None and entry[0]() is orders and entry[1]() is fills and entry[2] == signature:
-        return entry[4]
-    result = _compute_order_fills(orders, fills)
-    try:
-        references = weakref.ref(orders, _forget), weakref.ref(fills, _forget)
-    except TypeError:
-        return result
-    _cache = (*references, signature, (orders.copy(deep=False), fills.copy(deep=False)), result)
-    return result
-
-
-def _order_fills_of(orders: pd.DataFrame, fills: pd.DataFrame) -> _OrderFills:
-    return _order_fills(_as_prepared(orders, ORDERS), _as_prepared(fills, FILLS))
 
 
 def _small_codes(codes: np.ndarray, groups: int) -> np.ndarray:
@@ -651,7 +608,7 @@ class ExecutionAnalyzer:
         return pd.DataFrame({by: _label_categories(keys) if by in of.labels else keys, **grouped})
 
     # -- public -------------------------------------------------------------------------------
-    def analyze(self, orders: pd.DataFrame, fills: pd.DataFrame) -> dict:
+    def analyze(self, orders: pd.DataFrame, fills: pd.DataFrame, *, order_fills: _OrderFills | None = None) -> dict:
         """Summary over all orders: counts, rates (fractions of ALL orders), latency percentiles
         in seconds, maker share (fraction of quantity), average VWAP deviation (bps).
 
@@ -661,24 +618,25 @@ class ExecutionAnalyzer:
         {acknowledgement,order_to_first_fill,order_to_last_fill}_latency_pX_seconds for each X in
         ``latency_percentiles``, maker_share, average_vwap_deviation_bps, fills_without_order.
         """
-        of = _order_fills_of(orders, fills)
+        of = order_fills if order_fills is not None else join_order_fills(orders, fills)
         per_order = self._per_order(of)
         return self._summary(of, per_order)
 
-    def aggregate(self, orders: pd.DataFrame, fills: pd.DataFrame, by: str) -> pd.DataFrame:
+    def aggregate(self, orders: pd.DataFrame, fills: pd.DataFrame, by: str, *,
+                  order_fills: _OrderFills | None = None) -> pd.DataFrame:
         """The ``analyze`` numbers per value of ``by`` ("symbol", "venue", "strategy_id" or any
         other orders column), one row per group sorted by key, orders with no key last.
 
         Counts sum to the summary's; rates and percentiles are those of the group's orders.
         """
-        of = _order_fills_of(orders, fills)
+        of = order_fills if order_fills is not None else join_order_fills(orders, fills)
         per_order = self._per_order(of)
         return self._aggregate(of, per_order, by)
 
-    def report(self, orders: pd.DataFrame, fills: pd.DataFrame) -> dict:
+    def report(self, orders: pd.DataFrame, fills: pd.DataFrame, *, order_fills: _OrderFills | None = None) -> dict:
         """{"definitions": {name: meaning}, "summary": analyze(), "by_symbol", "by_venue",
         "by_strategy": aggregate() by symbol, venue, strategy_id}."""
-        of = _order_fills_of(orders, fills)
+        of = order_fills if order_fills is not None else join_order_fills(orders, fills)
         per_order = self._per_order(of)
         return {
             "definitions": self.definitions(),
@@ -695,7 +653,8 @@ class ExecutionAnalyzer:
             "orders": "number of orders (rows of the orders frame, duplicate order_id left out)",
             "fills": "number of fills whose order_id matches an order",
             "fills_without_order": "number of fills whose order_id matches no order; not used anywhere",
-            "filled_orders": "orders completely filled: F >= Q (within a relative 1e-9), F = sum of fill quantities, Q = ordered quantity",
+            "filled_orders": "orders completely filled: F >= Q (within a relative 1e-9), F = sum of fill "
+                             "quantities, Q = ordered quantity",
             "partially_filled_orders": "orders with 0 < F and not completely filled",
             "unfilled_orders": "orders with F = 0",
             "rejected_orders": "orders whose final status is rejected",
@@ -707,9 +666,15 @@ class ExecutionAnalyzer:
             "rejection_rate": "rejected_orders / orders; fraction",
             "cancel_rate": "cancelled_orders / orders; fraction",
             "expiry_rate": "expired_orders / orders; fraction",
-            "acknowledgement_latency_pX_seconds": f"X-th percentile ({labels}) of accepted_at - submitted_at over orders with both times; seconds, linear interpolation",
-            "order_to_first_fill_latency_pX_seconds": f"X-th percentile ({labels}) of first fill occurred_at - submitted_at over orders with a fill; seconds",
-            "order_to_last_fill_latency_pX_seconds": f"X-th percentile ({labels}) of last fill occurred_at - submitted_at over orders with a fill; seconds",
-            "maker_share": "quantity of fills with liquidity maker / quantity of fills with liquidity maker or taker; fraction, NaN without a liquidity column",
-            "average_vwap_deviation_bps": "sum_o F V d_o / sum_o F V over orders with a known d_o = s (average_fill_price - V) / V * 1e4, V = the last fill's vwap, s = +1 buy / -1 sell; bps, positive = worse than the market VWAP",
+            "acknowledgement_latency_pX_seconds": f"X-th percentile ({labels}) of accepted_at - submitted_at over "
+                                                  f"orders with both times; seconds, linear interpolation",
+            "order_to_first_fill_latency_pX_seconds": f"X-th percentile ({labels}) of first fill occurred_at - "
+                                                      f"submitted_at over orders with a fill; seconds",
+            "order_to_last_fill_latency_pX_seconds": f"X-th percentile ({labels}) of last fill occurred_at - "
+                                                     f"submitted_at over orders with a fill; seconds",
+            "maker_share": "quantity of fills with liquidity maker / quantity of fills with liquidity maker or "
+                           "taker; fraction, NaN without a liquidity column",
+            "average_vwap_deviation_bps": "sum_o F V d_o / sum_o F V over orders with a known d_o = s "
+                                          "(average_fill_price - V) / V * 1e4, V = the last fill's vwap, s = +1 buy "
+                                          "/ -1 sell; bps, positive = worse than the market VWAP",
         }

@@ -19,7 +19,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -32,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tradewatch.domain.analytics import performance
 from tradewatch.domain.analytics.attribution import PnLAttributor
 from tradewatch.domain.analytics.drawdowns import drawdown_series, top_drawdowns
-from tradewatch.domain.analytics.execution import ExecutionAnalyzer
+from tradewatch.domain.analytics.execution import ExecutionAnalyzer, join_order_fills
 from tradewatch.domain.analytics.prices import PriceBook
 from tradewatch.domain.analytics.regimes import RegimeAnalyzer
 from tradewatch.domain.analytics.returns import equity_to_returns, pnl_to_returns, to_daily_returns
@@ -203,12 +202,6 @@ def build_report(
             "returns_source": returns_source,
         },
     }
-    per_order = None
-    # Order-level work (slippage, execution) needs no round trips: it runs on a second thread
-    # while this one does the trip-level sections. numpy sorts and Arrow string hashing release
-    # the GIL, so the two overlap on a second core.
-    pool = ThreadPoolExecutor(max_workers=1)
-    order_sections = pool.submit(_order_sections, frames, prices, labels, config, include)
     if "performance" in include:
         sections["performance"] = _performance(daily, config, returns_source)
     if "trades" in include:
@@ -224,8 +217,7 @@ def build_report(
         sections["signals"] = SignalQualityAnalyzer(horizons_seconds=config.signal_horizons_seconds).report(
             frames["signals"], prices
         )
-    order_results, per_order = order_sections.result()
-    pool.shutdown()
+    order_results, per_order = _order_sections(frames, prices, labels, config, include)
     sections.update(order_results)
     sections = {"summary": sections["summary"], **{name: sections[name] for name in SECTIONS if name in sections}}
     period = {"start": _iso(start), "end": _iso(end), "timezone": config.timezone}
@@ -238,14 +230,18 @@ def build_report(
 def _order_sections(frames, prices, labels, config: AnalyticsConfig, include) -> tuple[dict[str, Any], pd.DataFrame | None]:
     sections: dict[str, Any] = {}
     per_order = None
+    if "slippage" not in include and "execution" not in include:
+        return sections, per_order
+    # Both read the same join of fills to their orders: done once.
+    joined = join_order_fills(frames["orders"], frames["fills"])
     if "slippage" in include:
         slippage = SlippageAnalyzer(end_horizon_seconds=config.slippage_end_horizon_seconds).report(
-            frames["orders"], frames["fills"], prices, labels
+            frames["orders"], frames["fills"], prices, labels, order_fills=joined
         )
         per_order = slippage.pop("per_order", None)
         sections["slippage"] = slippage
     if "execution" in include:
-        sections["execution"] = ExecutionAnalyzer().report(frames["orders"], frames["fills"])
+        sections["execution"] = ExecutionAnalyzer().report(frames["orders"], frames["fills"], order_fills=joined)
     return sections, per_order
 
 

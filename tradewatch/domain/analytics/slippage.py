@@ -52,9 +52,9 @@ order's last fill (the market VWAP over the order's life), NaN when absent; ``ve
 ``market_conditions`` row with occurred_at <= submitted_at (no look-ahead; ties: the later row),
 "unknown" when there is none or no ``market_conditions`` was given.
 
-Columns of the per order frame, in order: order_id, symbol, venue, strategy_id, side, status,
-market_condition (these label columns, and the two ``_source`` columns, are pandas
-Categoricals with sorted categories), ordered_quantity (Q),
+Columns of the per order frame, in order: order_id (text, as in the orders frame), symbol,
+venue, strategy_id, side, status, market_condition (these label columns and the two
+``_source`` columns are pandas Categoricals with sorted categories), ordered_quantity (Q),
 filled_quantity (F), unfilled_quantity, fill_count, average_fill_price, decision_price (P_d
 as used), decision_price_source, arrival_mid (P_a as used), arrival_price_source, end_mid,
 notional, the seven currency columns timing_cost, spread_cost, price_impact,
@@ -85,7 +85,7 @@ from tradewatch.domain.analytics.execution import (
     _divide,
     _group_codes,
     _label_categories,
-    _order_fills_of,
+    join_order_fills,
     _OrderFills,
     _small_codes,
     _sum_by,
@@ -106,26 +106,36 @@ DEFINITIONS = {
     "fill_count": "number of the order's fills",
     "average_fill_price": "sum_i q_i p_i / F; NaN when F = 0",
     "decision_price": "P_d: the order's decision_price; when missing, P_a (see decision_price_source)",
-    "decision_price_source": "decision price | arrival price (P_d missing, P_a used) | none (no price at all: every cost NaN)",
+    "decision_price_source": "decision price | arrival price (P_d missing, P_a used) | none (no price at all: every "
+                             "cost NaN)",
     "arrival_mid": "P_a: mid at submitted_at (as of, no look-ahead); else the first fill's arrival_price; else P_d",
     "arrival_price_source": "quotes | fill arrival_price | decision price | none",
-    "end_mid": "P_end: mid as of (order end + end_horizon_seconds); order end = later of last fill time and ended_at, else submitted_at; only for orders with an unfilled quantity (else NaN)",
+    "end_mid": "P_end: mid as of (order end + end_horizon_seconds); order end = later of last fill time and "
+               "ended_at, else submitted_at; only for orders with an unfilled quantity (else NaN)",
     "notional": "P_d Q, currency (the paper portfolio's notional, denominator of every bps number)",
     "mid_at_fill": "m_i = (bid + ask) / 2 of the fill when both > 0, else the as-of mid at the fill time, else p_i",
     "timing_cost": "s (P_a - P_d) F; currency, positive = cost",
     "spread_cost": "s sum_i q_i (p_i - m_i); currency, positive = cost",
     "price_impact": "s sum_i q_i (m_i - P_a); currency, positive = cost",
-    "opportunity_cost": "s (Q - F) (P_end - P_d), 0 when completely filled, NaN when P_end is needed but unknown; currency, positive = cost",
-    "total_cost": "timing_cost + spread_cost + price_impact + opportunity_cost; currency (the first three = s (sum_i q_i p_i - P_d F))",
+    "opportunity_cost": "s (Q - F) (P_end - P_d), 0 when completely filled, NaN when P_end is needed but unknown; "
+                        "currency, positive = cost",
+    "total_cost": "timing_cost + spread_cost + price_impact + opportunity_cost; currency (the first three = s "
+                  "(sum_i q_i p_i - P_d F))",
     "fees": "sum of the fills' fees; currency, not in total_cost",
     "total_cost_with_fees": "total_cost + fees; currency",
-    "X_bps": "X / (P_d Q) * 1e4 for each of the currency columns X above; bps of notional, they add up like the currency amounts",
-    "vwap_deviation_bps": "s (average_fill_price - V) / V * 1e4, V = the vwap of the order's last fill; bps, positive = worse than market VWAP",
-    "market_condition": "volatility label of the symbol's latest market_conditions row with occurred_at <= submitted_at; unknown when none",
+    "X_bps": "X / (P_d Q) * 1e4 for each of the currency columns X above; bps of notional, they add up like the "
+             "currency amounts",
+    "vwap_deviation_bps": "s (average_fill_price - V) / V * 1e4, V = the vwap of the order's last fill; bps, "
+                          "positive = worse than market VWAP",
+    "market_condition": "volatility label of the symbol's latest market_conditions row with occurred_at <= "
+                        "submitted_at; unknown when none",
     "summary X": "sum of X over the orders where it is known (NaN adds nothing)",
-    "summary X_bps": "sum(X) / sum(notional) * 1e4 over orders with a notional, the notional-weighted mean of the per order X_bps",
-    "orders_without_price": "orders with neither decision price, nor quote at submission, nor fill arrival_price: all costs NaN",
-    "orders_without_end_price": "orders with an unfilled quantity and no mid at order end + horizon: opportunity_cost and totals NaN",
+    "summary X_bps": "sum(X) / sum(notional) * 1e4 over orders with a notional, the notional-weighted mean of the "
+                     "per order X_bps",
+    "orders_without_price": "orders with neither decision price, nor quote at submission, nor fill arrival_price: "
+                            "all costs NaN",
+    "orders_without_end_price": "orders with an unfilled quantity and no mid at order end + horizon: "
+                                "opportunity_cost and totals NaN",
     "fills_without_order": "fills whose order_id matches no order: counted, not used",
 }
 
@@ -199,13 +209,14 @@ class SlippageAnalyzer:
         self.end_horizon_seconds = horizon
 
     def analyze(self, orders: pd.DataFrame, fills: pd.DataFrame, prices: PriceBook | None = None,
-                market_conditions: pd.DataFrame | None = None) -> pd.DataFrame:
+                market_conditions: pd.DataFrame | None = None, *, order_fills=None) -> pd.DataFrame:
         """One row per order: the columns of the module docstring (currency, bps, prices).
 
         ``per_order.attrs["fills_without_order"]`` holds the number of fills whose order_id
         matches no order (they are not used). Rows follow the orders frame (prepared).
         """
-        of = _order_fills_of(orders, fills)
+        # ``order_fills``: execution.join_order_fills(orders, fills), when the caller has it already.
+        of = order_fills if order_fills is not None else join_order_fills(orders, fills)
         n = of.orders
         sign = of.sign
         quantity = of.ordered_quantity
@@ -264,7 +275,7 @@ class SlippageAnalyzer:
 
         frame = of.frame
         order_id = frame["order_id"].array
-        if order_id.dtype != pd.StringDtype(na_value=np.nan):  # pandas' default text type, whatever came in
+        if not isinstance(order_id.dtype, pd.StringDtype):  # text stays as it came (any storage); the rest becomes text
             order_id = pd.array(order_id.to_numpy(dtype=object), dtype="str")
         columns: dict = {
             "order_id": order_id,
@@ -389,10 +400,10 @@ class SlippageAnalyzer:
         return self._aggregates(per_order, [by], self._summable(per_order))[0]
 
     def report(self, orders: pd.DataFrame, fills: pd.DataFrame, prices: PriceBook | None = None,
-               market_conditions: pd.DataFrame | None = None) -> dict:
+               market_conditions: pd.DataFrame | None = None, *, order_fills=None) -> dict:
         """{"definitions", "summary", "by_symbol", "by_venue", "by_strategy",
         "by_market_condition", "per_order"}: ``analyze`` and what is computed from it."""
-        per_order = self.analyze(orders, fills, prices, market_conditions)
+        per_order = self.analyze(orders, fills, prices, market_conditions, order_fills=order_fills)
         definitions = dict(DEFINITIONS)
         definitions["end_horizon_seconds"] = f"{self.end_horizon_seconds:g} seconds"
         summable = self._summable(per_order)
