@@ -44,3 +44,17 @@ def test_alert_latency_benchmark_runs_and_reports_its_fields(postgres_admin, red
     assert last["alerts"] == 10
     assert last["lost"] == 0 and last["duplicates"] == 0
     assert last["engine_events_emitted"] > 0
+
+
+def test_analytics_benchmark_runs_and_the_loop_agrees_with_the_vectorised_report():
+    result = subprocess.run(
+        [sys.executable, "benchmarks/analytics.py", "--fills", "20000", "--baseline-fills", "4000", "--rounds", "1",
+         "--instruments", "10"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    last = json.loads(result.stdout.strip().splitlines()[-1])
+    for key in ("fills", "seconds", "fills_per_second", "speedup", "baseline_seconds", "full_report_seconds"):
+        assert key in last, key
+    assert last["fills"] == 20000 and last["round_trips"] == 5000
+    assert last["results_equal_on_baseline_subset"] is True
