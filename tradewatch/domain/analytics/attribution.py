@@ -18,8 +18,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from tradewatch.domain.analytics.round_trips import nanoseconds
+from tradewatch.domain.analytics.round_trips import _arrow_text, nanoseconds
 
 UNATTRIBUTED = "unattributed"
 NONE_LABEL = "(none)"  # the bucket of trips with no strategy_id (or symbol)
@@ -85,6 +87,15 @@ def bucket_table(dimension: str, labels: Sequence[str], pnl: np.ndarray, trades:
     })
 
 
+def _column_name(trips: pd.DataFrame, name: str) -> bool:
+    """Whether the column is there; False when it is absent from an empty frame (else an error)."""
+    if name in trips.columns:
+        return True
+    if len(trips) == 0:
+        return False
+    raise ValueError(f"trips: missing column {name!r}; pass RoundTrips.trips from match_round_trips")
+
+
 def _column(trips: pd.DataFrame, name: str) -> np.ndarray | None:
     """The column's values (datetimes as int64 UTC nanoseconds), or None when it is absent from
     an empty frame (empty input never raises)."""
@@ -96,14 +107,60 @@ def _column(trips: pd.DataFrame, name: str) -> np.ndarray | None:
     raise ValueError(f"trips: missing column {name!r}; pass RoundTrips.trips from match_round_trips")
 
 
-def _sorted_codes(values: np.ndarray, factorized: tuple | None = None) -> tuple[np.ndarray, list[str]]:
+def _factorized(trips: pd.DataFrame, name: str) -> tuple | None:
+    """``pd.factorize`` of the column, or None when it is absent from an empty frame.
+
+    The Series itself is factorized: an Arrow-backed ``str`` column is hashed in place, without
+    converting every value to a Python string first.
+    """
+    if name in trips.columns:
+        return pd.factorize(trips[name])
+    if len(trips) == 0:
+        return None
+    raise ValueError(f"trips: missing column {name!r}; pass RoundTrips.trips from match_round_trips")
+
+
+def _signal_codes(trip_signals: pd.Series, exposure_signals: pd.Series) -> tuple[np.ndarray, np.ndarray, int]:
+    """(code per exposure row, code per trip, number of codes) of the signal ids of both frames,
+    -1 where missing: rows of either frame with the same id, and only those, share a code.
+
+    Exposures come in long format with a signal's rows together: one id per run of equal
+    neighbours is hashed.
+    """
+    trip_ids, exposure_ids = _arrow_text(trip_signals), _arrow_text(exposure_signals)
+    if trip_ids is not None and exposure_ids is not None:
+        n = len(exposure_ids)
+        new_run = np.ones(n, dtype=bool)
+        if n > 1:
+            differs = pc.not_equal(exposure_ids.slice(1), exposure_ids.slice(0, n - 1))
+            new_run[1:] = differs.fill_null(True).to_numpy(zero_copy_only=False)
+        starts = np.flatnonzero(new_run)
+        runs = exposure_ids.take(pa.array(starts))
+        if trip_ids.type != runs.type:
+            trip_ids, runs = trip_ids.cast(pa.large_string()), runs.cast(pa.large_string())
+        encoded = pc.dictionary_encode(pa.concat_arrays([runs, trip_ids]))
+        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        signal_count = len(encoded.dictionary)
+    else:
+        exposure_values = exposure_signals.to_numpy(dtype=object)
+        new_run = np.ones(len(exposure_values), dtype=bool)
+        new_run[1:] = exposure_values[1:] != exposure_values[:-1]
+        starts = np.flatnonzero(new_run)
+        codes, signal_ids = pd.factorize(np.concatenate((exposure_values[starts],
+                                                         trip_signals.to_numpy(dtype=object))))
+        codes, signal_count = codes.astype(np.int64), len(signal_ids)
+    exposure_code = np.repeat(codes[: len(starts)], np.diff(starts, append=len(new_run)))
+    return exposure_code, codes[len(starts):], signal_count
+
+
+def _sorted_codes(values: np.ndarray | None, factorized: tuple | None = None) -> tuple[np.ndarray, list[str]]:
     """(index of each value among the distinct values sorted as text, or -1 when missing; those names).
 
     ``factorized``: the ``pd.factorize(values)`` result when the caller has it already.
     """
-    if len(values) == 0:
-        return np.array([], dtype=np.int64), []
     codes, uniques = factorized if factorized is not None else pd.factorize(values)
+    if len(codes) == 0:
+        return np.array([], dtype=np.int64), []
     names = [str(u) for u in uniques]
     rank = np.argsort(np.array(names, dtype=object), kind="stable")
     position = np.empty(len(names), dtype=np.int64)
@@ -112,13 +169,13 @@ def _sorted_codes(values: np.ndarray, factorized: tuple | None = None) -> tuple[
     return sorted_codes, [names[i] for i in rank]
 
 
-def _text_buckets(values: np.ndarray | None, missing_label: str,
-                  factorized: tuple | None = None) -> tuple[np.ndarray, list[str]]:
+def _text_buckets(factorized: tuple | None, missing_label: str) -> tuple[np.ndarray, list[str]]:
     """Bucket index per row and the bucket names: the distinct texts sorted, then ``missing_label``
-    for missing values (listed only when some value is missing)."""
-    if values is None:
+    for missing values (listed only when some value is missing). ``factorized``: the
+    ``pd.factorize`` of the values (None when the column is absent from an empty frame)."""
+    if factorized is None:
         return np.array([], dtype=np.int64), []
-    codes, labels = _sorted_codes(values, factorized)
+    codes, labels = _sorted_codes(None, factorized)
     missing = codes < 0
     if missing.any():
         if missing_label not in labels:
@@ -176,40 +233,37 @@ class PnLAttributor:
         """
         pnl = self._pnl(trips)
         total = float(pnl.sum())
-        signals = _column(trips, "opening_signal_id")
+        _column_name(trips, "opening_signal_id")
         if exposures is None or len(exposures) == 0 or len(pnl) == 0:
             factor_names = _factor_names(exposures)
             return bucket_table("factor", factor_names + [UNATTRIBUTED],
                                 np.concatenate((np.zeros(len(factor_names)), [total])),
                                 np.concatenate((np.zeros(len(factor_names), dtype=np.int64), [len(pnl)])), total)
-        exposure_signal = exposures["signal_id"].to_numpy(dtype=object)
         weight = np.abs(exposures["exposure"].to_numpy(dtype="float64"))
         weight = np.where(np.isfinite(weight), weight, 0.0)
-        # Exposures come in long format with a signal's rows together: hash one id per run.
-        new_run = np.ones(len(exposure_signal), dtype=bool)
-        new_run[1:] = exposure_signal[1:] != exposure_signal[:-1]
-        runs = exposure_signal[new_run]
-        codes, signal_ids = pd.factorize(np.concatenate((runs, signals.astype(object))))
-        signal_count = len(signal_ids)
-        exposure_code = codes[: len(runs)][np.cumsum(new_run) - 1]
-        trip_code = codes[len(runs):]
-        factor_code, factor_uniques = pd.factorize(exposures["factor"].to_numpy(dtype=object))
+        exposure_code, trip_code, signal_count = _signal_codes(trips["opening_signal_id"], exposures["signal_id"])
+        factor_code, factor_uniques = pd.factorize(exposures["factor"])
         factor_count = len(factor_uniques)
         usable = (exposure_code >= 0) & (factor_code >= 0) & (weight > 0)
         # Sum duplicate (signal, factor) rows so each trip touches a factor once.
-        pair_key = exposure_code[usable].astype(np.int64) * factor_count + factor_code[usable]
+        if usable.all():  # the usual case: no boolean selection needed
+            pair_key, usable_weight = exposure_code * factor_count + factor_code, weight
+        else:
+            pair_key = exposure_code[usable] * factor_count + factor_code[usable]
+            usable_weight = weight[usable]
         if signal_count * factor_count <= 4 * len(pair_key) + 1_000_000:
-            summed = np.bincount(pair_key, weights=weight[usable], minlength=signal_count * factor_count)
+            summed = np.bincount(pair_key, weights=usable_weight, minlength=signal_count * factor_count)
             pairs = np.flatnonzero(summed > 0)
             pair_weight = summed[pairs]
         else:
             pair_code, pairs = pd.factorize(pair_key)
-            pair_weight = np.bincount(pair_code, weights=weight[usable], minlength=len(pairs))
-        pair_signal, pair_factor = pairs // factor_count, pairs % factor_count
+            pair_weight = np.bincount(pair_code, weights=usable_weight, minlength=len(pairs))
+        pair_signal, pair_factor = np.divmod(pairs, factor_count)
         signal_weight = np.bincount(pair_signal, weights=pair_weight, minlength=signal_count)
         known = trip_code >= 0
-        signal_pnl = np.bincount(trip_code[known], weights=pnl[known], minlength=signal_count)
-        signal_trips = np.bincount(trip_code[known], minlength=signal_count)
+        known_code, known_pnl = (trip_code, pnl) if known.all() else (trip_code[known], pnl[known])
+        signal_pnl = np.bincount(known_code, weights=known_pnl, minlength=signal_count)
+        signal_trips = np.bincount(known_code, minlength=signal_count)
         factor_pnl = np.bincount(pair_factor, minlength=factor_count,
                                  weights=signal_pnl[pair_signal] * pair_weight / signal_weight[pair_signal])
         factor_trades = np.bincount(pair_factor, weights=signal_trips[pair_signal], minlength=factor_count)
@@ -263,9 +317,7 @@ class PnLAttributor:
         ``regimes``, sorted, then "unknown" (always listed).
         """
         regimes = _checked_regimes(regimes)
-        symbols = _column(trips, "symbol")
-        symbols = np.array([], dtype=object) if symbols is None else symbols
-        return self._regime_tables(self._pnl(trips), pd.factorize(symbols), self._entry_ns(trips), regimes)
+        return self._regime_tables(self._pnl(trips), self._symbol_codes(trips), self._entry_ns(trips), regimes)
 
     def full_report(self, trips: pd.DataFrame, exposures: pd.DataFrame | None = None,
                     regimes: pd.DataFrame | None = None) -> dict:
@@ -280,9 +332,7 @@ class PnLAttributor:
         pnl = self._pnl(trips)
         total = float(pnl.sum())
         wall = self._local_wall_ns(trips)
-        symbols = _column(trips, "symbol")
-        symbols = np.array([], dtype=object) if symbols is None else symbols
-        symbol_codes = pd.factorize(symbols)  # shared by the instrument and the regime tables
+        symbol_codes = self._symbol_codes(trips)  # shared by the instrument and the regime tables
         report = {
             "total_pnl": total,
             "trades": int(len(pnl)),
@@ -318,8 +368,14 @@ class PnLAttributor:
     def _by_text(self, trips: pd.DataFrame, column: str, missing_label: str,
                  factorized: tuple | None = None) -> pd.DataFrame:
         pnl = self._pnl(trips)
-        bucket, labels = _text_buckets(_column(trips, column), missing_label, factorized)
+        bucket, labels = _text_buckets(factorized if factorized is not None else _factorized(trips, column),
+                                       missing_label)
         return self._table(column, labels, bucket, pnl)
+
+    @staticmethod
+    def _symbol_codes(trips: pd.DataFrame) -> tuple:
+        factorized = _factorized(trips, "symbol")
+        return factorized if factorized is not None else pd.factorize(np.array([], dtype=object))
 
     @staticmethod
     def _entry_ns(trips: pd.DataFrame) -> np.ndarray:
@@ -332,7 +388,7 @@ class PnLAttributor:
         symbol_code, symbol_uniques = symbols
         regime_ns = nanoseconds(regimes["occurred_at"])
         # Regime rows of symbols never traded cannot match: they get -1 and are left out.
-        regime_code = pd.Index(symbol_uniques).get_indexer(regimes["symbol"].to_numpy(dtype=object))
+        regime_code = _indexer(symbol_uniques, regimes["symbol"])
         regime_row = np.flatnonzero((regime_ns != np.iinfo(np.int64).min) & (regime_code >= 0))
         match = _latest_at_or_before(regime_code[regime_row], regime_ns[regime_row], symbol_code, entry_ns,
                                      len(symbol_uniques))
@@ -341,17 +397,15 @@ class PnLAttributor:
         tables = {}
         for dimension in REGIME_DIMENSIONS:
             if dimension in regimes.columns:
-                labels = regimes[dimension].to_numpy(dtype=object)
+                label_code, names = _sorted_codes(None, pd.factorize(regimes[dimension]))
             else:
-                labels = np.full(len(regimes), None, dtype=object)
-            label_code, names = _sorted_codes(labels)
+                label_code, names = _sorted_codes(np.full(len(regimes), None, dtype=object))
             if UNKNOWN not in names:
                 names.append(UNKNOWN)
             unknown = names.index(UNKNOWN)
-            label_code = np.where(label_code >= 0, label_code, unknown)
-            bucket = np.full(len(found_row), unknown, dtype=np.int64)
-            matched = found_row >= 0
-            bucket[matched] = label_code[found_row[matched]]
+            # One more entry, "unknown", read by the trips without a regime row (found_row -1).
+            label_code = np.append(np.where(label_code >= 0, label_code, unknown), unknown)
+            bucket = label_code[found_row]
             tables[dimension] = self._table(dimension, names, bucket, pnl)
         return tables
 
@@ -371,6 +425,14 @@ class PnLAttributor:
         # 1970-01-01 was a Thursday (Monday = 0, so Thursday = 3).
         weekday = (wall_ns // _NANOSECONDS_PER_DAY + 3) % 7
         return self._table("weekday", WEEKDAYS, weekday, pnl)
+
+
+def _indexer(uniques, values: pd.Series) -> np.ndarray:
+    """The position of each value among ``uniques`` (distinct values), -1 when absent or missing."""
+    wanted, known = _arrow_text(values), _arrow_text(pd.Series(uniques)) if len(uniques) else None
+    if wanted is not None and known is not None and wanted.type == known.type:
+        return pc.index_in(wanted, value_set=known).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return pd.Index(uniques).get_indexer(values.to_numpy(dtype=object))
 
 
 def _factor_names(exposures: pd.DataFrame | None) -> list[str]:
@@ -399,7 +461,17 @@ def _latest_at_or_before(regime_code: np.ndarray, regime_ns: np.ndarray, query_c
         regime_time, query_time, span = ranks[: len(regime_ns)], ranks[len(regime_ns):], int(ranks.max()) + 1
     regime_key = regime_code * span + regime_time
     order = np.argsort(regime_key, kind="stable")
-    position = np.searchsorted(regime_key[order], query_code * span + query_time, side="right") - 1
+    # searchsorted is much faster on (nearly) sorted queries. Trips come in exit order, so their
+    # entry times are nearly sorted within a symbol: grouping the queries by symbol code (a radix
+    # sort of small integers) is enough, and cheaper than sorting the keys.
+    query_key = query_code * span + query_time
+    if code_count < 65535:
+        query_order = np.argsort((query_code + 1).astype(np.uint16), kind="stable")
+    else:
+        query_order = np.argsort(query_key)
+    position = np.empty(len(query_key), dtype=np.int64)
+    position[query_order] = np.searchsorted(regime_key[order], query_key[query_order], side="right")
+    position -= 1
     candidate = order[np.maximum(position, 0)]
     found = (position >= 0) & (query_code >= 0) & (regime_code[candidate] == query_code)
     return np.where(found, candidate, -1)

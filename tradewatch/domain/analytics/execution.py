@@ -45,18 +45,23 @@ summary's.
 A zero denominator (no orders, no latencies, ...) gives NaN; empty input gives NaN rates and
 an empty aggregate, never an error.
 
-Implementation: everything is vectorised (bincount, ufunc.at, one sort per latency). The per
-order fill aggregates (``_order_fills``: the join of fills to orders, F, first/last fill,
-fees, labels) are computed once and shared with the slippage module, so F, "completely
-filled", first/last fill and the VWAP deviation mean the same there; they are kept for the
-last (orders, fills) pair, since joining a million fills by order_id text is the costliest
-step of both reports. Text label columns (symbol, venue, strategy_id, side, status) become
-pandas Categoricals; a caller that already holds them as categoricals saves their hashing.
+Implementation: everything is vectorised (bincount, ufunc.at, integer sorts). The per order
+fill aggregates (``join_order_fills``: the join of fills to orders, F, first/last fill, fees,
+labels) are computed once by the caller and shared with the slippage module, so F,
+"completely filled", first/last fill and the VWAP deviation mean the same there. Joining a
+million fills by order_id text is the costliest step of both reports; it runs in a worker
+thread (pyarrow hashes without the GIL) while the label columns and per fill numbers are
+prepared. Text label columns (symbol, venue, strategy_id, side, status) become pandas
+Categoricals; a caller that already holds them as categoricals saves their hashing. Latency
+percentiles sort integer nanoseconds with the group code in the high bits: one int64 sort
+per latency and grouping.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -125,9 +130,12 @@ def _categorical(codes: np.ndarray, uniques, *, all_used: bool = False) -> pd.Ca
     if not all_used:
         used = np.bincount(codes[codes >= 0], minlength=len(text)) > 0
         order = order[used[order]]
-    rank = np.full(len(text) + 1, -1, dtype=np.int64)  # the extra slot maps code -1 to -1
+    # The codes in the smallest integer type that holds them (what Categorical keeps anyway),
+    # checked here already: no conversion or validation pass in from_codes.
+    rank_type = np.int8 if len(order) < 127 else np.int16 if len(order) < 32_767 else np.int32 if len(order) < 2**31 - 1 else np.int64
+    rank = np.full(len(text) + 1, -1, dtype=rank_type)  # the extra slot maps code -1 to -1
     rank[order] = np.arange(len(order))
-    return pd.Categorical.from_codes(rank[codes], categories=_label_categories(text[order]))
+    return pd.Categorical.from_codes(rank[codes], categories=_label_categories(text[order]), validate=False)
 
 
 def _arrow_backed(values) -> bool:
@@ -196,7 +204,9 @@ def _labels(values) -> pd.Categorical:
     The label columns (symbol, venue, ...) are categoricals: grouping by them then needs no
     second hashing of half a million strings, and they still compare equal to text.
     """
-    return _categorical(*_factorized(values))
+    codes, uniques = _factorized(values)
+    # pandas' factorize uses every unique value; a categorical's categories may be unused.
+    return _categorical(codes, uniques, all_used=not isinstance(getattr(values, "dtype", None), pd.CategoricalDtype))
 
 
 def _group_codes(values) -> tuple[np.ndarray, np.ndarray]:
@@ -265,30 +275,53 @@ class _OrderFills:
     def orders(self) -> int:
         return len(self.sign)
 
-    @property
+    @cached_property
     def symbol_codes(self) -> np.ndarray:
-        return np.asarray(self.labels["symbol"].codes, dtype=np.int64)
+        return _frozen(np.array(self.labels["symbol"].codes, dtype=np.int64))
 
-    @property
+    @cached_property
     def symbol_names(self) -> np.ndarray:
-        return np.asarray(self.labels["symbol"].categories, dtype=object)
+        return _frozen(np.array(self.labels["symbol"].categories, dtype=object))
 
-    @property
+    @cached_property
+    def symbol_sort(self) -> tuple[np.ndarray, np.ndarray]:
+        """(order positions grouped by symbol code, stable; bounds[c]:bounds[c + 1] of code c)."""
+        codes = self.symbol_codes
+        names = len(self.symbol_names)
+        order = np.argsort(_small_codes(codes, names + 1), kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(-1, names + 1))  # code -1 (missing) first
+        return _frozen(order), _frozen(bounds)
+
+    @cached_property
     def completely_filled(self) -> np.ndarray:
-        return self.filled_quantity >= self.ordered_quantity * _COMPLETE
+        return _frozen(self.filled_quantity >= self.ordered_quantity * _COMPLETE)
 
-    @property
+    @cached_property
     def unfilled_quantity(self) -> np.ndarray:
         """Q - F, 0 when completely filled (or overfilled)."""
-        return np.where(self.completely_filled, 0.0, self.ordered_quantity - self.filled_quantity)
+        return _frozen(np.where(self.completely_filled, 0.0, self.ordered_quantity - self.filled_quantity))
 
-    @property
+    @cached_property
     def average_fill_price(self) -> np.ndarray:
-        return _divide(self.filled_value, self.filled_quantity)
+        return _frozen(_divide(self.filled_value, self.filled_quantity))
 
-    @property
+    @cached_property
     def vwap_deviation_bps(self) -> np.ndarray:
-        return self.sign * (self.average_fill_price - self.last_vwap) / self.last_vwap * 1e4
+        return _frozen(self.sign * (self.average_fill_price - self.last_vwap) / self.last_vwap * 1e4)
+
+    def group_codes(self, label: str) -> tuple[np.ndarray, np.ndarray]:
+        """``_group_codes(self.labels[label])``, computed once per label."""
+        cache = self.__dict__.setdefault("_group_codes_cache", {})
+        if label not in cache:
+            codes, keys = _group_codes(self.labels[label])
+            cache[label] = (_frozen(codes), keys)
+        return cache[label]
+
+
+def _frozen(values: np.ndarray) -> np.ndarray:
+    """``values`` made read-only: cached arrays are shared by both analyses and their frames."""
+    values.setflags(write=False)
+    return values
 
 
 def _divide(numerator, denominator) -> np.ndarray:
@@ -309,10 +342,79 @@ def _positive(values: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(values) & (values > 0), values, np.nan)
 
 
+_LABELS = ("symbol", "venue", "strategy_id", "side", "status")
+# From this many order and fill rows on, the join runs in a worker thread (see below).
+_THREADED_ROWS = 200_000
+
+
+def _liquidity_flags(fills: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+    """(fill says maker, fill says taker) for every fills row (any case and surrounding blanks),
+    None without a liquidity column."""
+    if "liquidity" not in fills.columns:
+        return None
+    liquidity = fills["liquidity"]
+    if isinstance(liquidity.dtype, pd.CategoricalDtype):
+        codes, labels = _factorized(liquidity)
+        lowered = np.array([str(label).strip().lower() for label in labels] + [""], dtype=object)
+        label = lowered[codes]  # code -1 (missing) -> ""
+        return label == "maker", label == "taker"
+    # Two comparisons cost half a hashing of a million strings; only the rest (another
+    # spelling such as "Maker", or missing) is factorized and normalised.
+    maker, taker = _equals(liquidity, "maker"), _equals(liquidity, "taker")
+    rest = np.flatnonzero(~(maker | taker))
+    if len(rest):
+        codes, labels = pd.factorize(liquidity.iloc[rest].to_numpy(dtype=object))
+        lowered = np.array([str(v).strip().lower() for v in labels] + [""], dtype=object)[codes]
+        maker[rest] = lowered == "maker"
+        taker[rest] = lowered == "taker"
+    return maker, taker
+
+
 def _compute_order_fills(orders: pd.DataFrame, fills: pd.DataFrame) -> _OrderFills:
-    position, kept = _join(orders["order_id"], fills["order_id"])
+    order_ids, fill_ids = orders["order_id"], fills["order_id"]
+    categorical = {column: isinstance(orders[column].dtype, pd.CategoricalDtype) for column in _LABELS}
+
+    def side_work() -> dict:
+        """Everything that does not need the join: label codes (and their Categoricals, as
+        if every order row is kept), the liquidity, the per fill numbers over every fill row."""
+        label_codes = {column: _factorized(orders[column]) for column in _LABELS}
+        quantity = fills["quantity"].to_numpy(dtype="float64")
+        fill_ns = as_nanoseconds(fills["occurred_at"])
+        work = {
+            "label_codes": label_codes,
+            # pandas' factorize uses every unique value it returns; a categorical may not
+            "labels": {column: _categorical(codes, uniques, all_used=not categorical[column])
+                       for column, (codes, uniques) in label_codes.items()},
+            "liquidity": _liquidity_flags(fills),
+            "quantity": quantity,
+            "price": fills["price"].to_numpy(dtype="float64"),
+            "fill_ns": fill_ns,
+            "time_ordered": len(fill_ns) < 2 or bool((fill_ns[1:] >= fill_ns[:-1]).all()),
+            "fee": np.nan_to_num(fills["fee"].to_numpy(dtype="float64"), nan=0.0),
+        }
+        work["value"] = quantity * work["price"]
+        if work["liquidity"] is not None:
+            maker, taker = work["liquidity"]
+            work["maker_quantity"] = quantity * maker
+            work["known_quantity"] = quantity * (maker | taker)
+        return work
+
+    if len(orders) + len(fills) >= _THREADED_ROWS:
+        # Hashing the order_id text of both frames is the costliest step; pyarrow does it
+        # without the GIL, so it runs in a worker thread while this one does the rest that
+        # does not depend on it (pyarrow and numpy work on other columns, mostly GIL-free).
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            joining = pool.submit(_join, order_ids, fill_ids)
+            work = side_work()
+            position, kept = joining.result()
+    else:
+        position, kept = _join(order_ids, fill_ids)
+        work = side_work()
+    label_codes, prebuilt = work["label_codes"], work["labels"]
     if kept is not None:  # prepare() keeps the first row of an order_id; do the same
         orders = orders.iloc[kept]
+        label_codes = {column: (codes[kept], uniques) for column, (codes, uniques) in label_codes.items()}
+        prebuilt = {}
     n = len(orders)
     joined = position >= 0
     everything = bool(joined.all())
@@ -320,18 +422,18 @@ def _compute_order_fills(orders: pd.DataFrame, fills: pd.DataFrame) -> _OrderFil
     order = position if everything else position[rows]
 
     def fill_column(column: str) -> np.ndarray:
-        values = fills[column].to_numpy(dtype="float64")
+        values = work[column] if column in work else fills[column].to_numpy(dtype="float64")
         return values if everything else values[rows]
 
     quantity = fill_column("quantity")
     price = fill_column("price")
-    all_fill_ns = as_nanoseconds(fills["occurred_at"])
+    all_fill_ns = work["fill_ns"]
     fill_ns = all_fill_ns if everything else all_fill_ns[rows]
 
     filled_quantity = _sum_by(order, quantity, n)
-    fill_count = np.bincount(order, minlength=n).astype("int64")
-    filled_value = _sum_by(order, quantity * price, n)
-    fees = _sum_by(order, np.nan_to_num(fill_column("fee"), nan=0.0), n)
+    fill_count = np.bincount(order, minlength=n).astype("int64", copy=False)
+    filled_value = _sum_by(order, fill_column("value"), n)
+    fees = _sum_by(order, fill_column("fee"), n)
 
     # First and last fill per order without sorting a million rows. Fills in time order (as
     # engines report them): the first / last row of each order (ufunc.at). Otherwise: the
@@ -339,7 +441,7 @@ def _compute_order_fills(orders: pd.DataFrame, fills: pd.DataFrame) -> _OrderFil
     has_fill = fill_count > 0
     first_row = np.full(n, _INT64_MAX, dtype="int64")
     last_row = np.full(n, -1, dtype="int64")
-    if len(fill_ns) < 2 or bool((fill_ns[1:] >= fill_ns[:-1]).all()):
+    if work["time_ordered"] or bool((fill_ns[1:] >= fill_ns[:-1]).all()):
         np.minimum.at(first_row, order, rows)
         np.maximum.at(last_row, order, rows)
     else:
@@ -364,47 +466,35 @@ def _compute_order_fills(orders: pd.DataFrame, fills: pd.DataFrame) -> _OrderFil
             return np.full(n, np.nan)
         return np.where(has_fill, fills[column].to_numpy(dtype="float64")[row], np.nan)
 
-    has_liquidity = "liquidity" in fills.columns
+    has_liquidity = work["liquidity"] is not None
     maker_quantity = np.zeros(n)
     liquidity_known_quantity = np.zeros(n)
     if has_liquidity and len(rows):
-        liquidity = fills["liquidity"]
-        if isinstance(liquidity.dtype, pd.CategoricalDtype):
-            codes, labels = _factorized(liquidity)
-            lowered = np.array([str(label).strip().lower() for label in labels] + [""], dtype=object)
-            label = lowered[codes]  # code -1 (missing) -> ""
-            maker, taker = label == "maker", label == "taker"
-        else:
-            # Two comparisons cost half a hashing of a million strings; only the rest (another
-            # spelling such as "Maker", or missing) is factorized and normalised.
-            maker, taker = _equals(liquidity, "maker"), _equals(liquidity, "taker")
-            rest = np.flatnonzero(~(maker | taker))
-            if len(rest):
-                codes, labels = pd.factorize(liquidity.iloc[rest].to_numpy(dtype=object))
-                lowered = np.array([str(v).strip().lower() for v in labels] + [""], dtype=object)[codes]
-                maker[rest] = lowered == "maker"
-                taker[rest] = lowered == "taker"
-        if not everything:
-            maker, taker = maker[rows], taker[rows]
-        known = maker | taker
-        maker_quantity = _sum_by(order, quantity * maker, n)
-        liquidity_known_quantity = _sum_by(order, quantity * known, n)
+        maker_quantity = _sum_by(order, fill_column("maker_quantity"), n)
+        liquidity_known_quantity = _sum_by(order, fill_column("known_quantity"), n)
 
     def with_first_fill_fallback(column: str) -> pd.Categorical:
-        codes, uniques = _factorized(orders[column])
+        codes, uniques = label_codes[column]
         missing = (codes < 0) & has_fill  # factorize marks missing values: no separate isna pass
         if missing.any() and column in fills.columns:
             values = _object_values(orders, column).copy()  # to_numpy may be a read-only view
             values[missing] = _object_values(fills, column)[first_row[missing]]
             codes, uniques = pd.factorize(values)
+            return _categorical(codes, uniques)
+        return label(column)
+
+    def label(column: str) -> pd.Categorical:
+        if column in prebuilt:
+            return prebuilt[column]
+        codes, uniques = label_codes[column]
         return _categorical(codes, uniques)
 
     labels = {
-        "symbol": _labels(orders["symbol"]),
+        "symbol": label("symbol"),
         "venue": with_first_fill_fallback("venue"),
         "strategy_id": with_first_fill_fallback("strategy_id"),
-        "side": _labels(orders["side"]),
-        "status": _labels(orders["status"]),
+        "side": label("side"),
+        "status": label("status"),
     }
     side = labels["side"]
     sign_of_side = np.array([1.0 if s == "buy" else -1.0 if s == "sell" else np.nan for s in side.categories] + [np.nan])
@@ -490,6 +580,53 @@ def _group_percentiles(values: np.ndarray, codes: np.ndarray, groups: int, perce
     return out
 
 
+def _nanosecond_percentiles(nanoseconds: np.ndarray, codes: np.ndarray | None, groups: int,
+                            percentiles) -> np.ndarray:
+    """``_group_percentiles(nanoseconds / 1e9, codes, groups, percentiles)`` for integer
+    nanoseconds (every value known; ``codes`` None = one group), by one sort of integers.
+
+    Group and value share one int64 key, (code << bits) | (value - smallest value): sorting
+    the keys puts each group's values in ascending order, one group after the other (numpy
+    sorts int64 with SIMD, several times faster than an argsort and without gathers).
+    """
+    out = np.full((len(percentiles), groups), np.nan)
+    if not len(nanoseconds):
+        return out
+    if codes is None:
+        counts = np.array([len(nanoseconds)])
+        ordered = np.sort(nanoseconds)
+
+        def read(positions: np.ndarray) -> np.ndarray:
+            return ordered[positions]
+    else:
+        counts = np.bincount(codes, minlength=groups)
+        base = int(nanoseconds.min())
+        bits = (int(nanoseconds.max()) - base).bit_length()
+        if bits + max(groups - 1, 1).bit_length() <= 62:
+            key = codes.astype(np.int64) << bits
+            key |= nanoseconds - base
+            key.sort()
+            mask = (1 << bits) - 1
+
+            def read(positions: np.ndarray) -> np.ndarray:
+                return (key[positions] & mask) + base
+        else:
+            order = np.lexsort((nanoseconds, codes))
+
+            def read(positions: np.ndarray) -> np.ndarray:
+                return nanoseconds[order[positions]]
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype("int64")
+    present = counts > 0
+    for index, percentile in enumerate(percentiles):
+        h = (counts - 1) * (float(percentile) / 100.0)
+        low = np.floor(h).astype("int64")
+        high = np.minimum(low + 1, counts - 1)
+        low_value = read((starts + low)[present]) / 1e9
+        high_value = read((starts + high)[present]) / 1e9
+        out[index, present] = low_value + (high_value - low_value) * (h - low)[present]
+    return out
+
+
 _LATENCIES = ("acknowledgement", "order_to_first_fill", "order_to_last_fill")
 
 
@@ -506,56 +643,86 @@ class ExecutionAnalyzer:
 
     # -- per order ----------------------------------------------------------------------------
     @staticmethod
-    def _per_order(of: _OrderFills) -> dict[str, np.ndarray]:
+    def _per_order(of: _OrderFills) -> dict:
         has_fill = of.fill_count > 0
         # One code per order for the fill state and one for the status, so that a grouping
         # counts every state with a single bincount.
-        fill_state = np.where(of.completely_filled, 0, np.where(has_fill, 1, 2))
+        fill_state = np.where(of.completely_filled, 0, np.where(has_fill, 1, 2)).astype(np.int64, copy=False)
         status = of.labels["status"]
         status_names = list(status.categories) + [None]  # code -1 (missing) -> the last slot
         status_code = np.asarray(status.codes, dtype=np.int64) % len(status_names)
 
-        def seconds(later: np.ndarray, earlier: np.ndarray, known: np.ndarray) -> np.ndarray:
-            return np.where(known, (later - earlier) / 1e9, np.nan)
+        def nanoseconds(later: np.ndarray, earlier: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            # (orders with the latency, the latency in integer ns): integers sort faster than
+            # float seconds and in the same order; a value read back is (ns / 1e9), the very
+            # float "(later - earlier) / 1e9" gives.
+            rows = np.flatnonzero(known)
+            return rows, later[rows] - earlier[rows]
 
         submitted_known = of.submitted_ns != _NAT
         deviation = of.vwap_deviation_bps
         weight = of.filled_quantity * of.last_vwap
         known_deviation = np.isfinite(deviation) & np.isfinite(weight)
-        out = {
+        fill_known = submitted_known & has_fill
+        return {
             "fill_state": fill_state,
             "status_code": status_code,
             "status_names": status_names,
             "fill_count": of.fill_count,
-            "acknowledgement": seconds(of.accepted_ns, of.submitted_ns, submitted_known & (of.accepted_ns != _NAT)),
-            "order_to_first_fill": seconds(of.first_fill_ns, of.submitted_ns, submitted_known & has_fill),
-            "order_to_last_fill": seconds(of.last_fill_ns, of.submitted_ns, submitted_known & has_fill),
+            "acknowledgement": nanoseconds(of.accepted_ns, of.submitted_ns, submitted_known & (of.accepted_ns != _NAT)),
+            "order_to_first_fill": nanoseconds(of.first_fill_ns, of.submitted_ns, fill_known),
+            "order_to_last_fill": nanoseconds(of.last_fill_ns, of.submitted_ns, fill_known),
             "maker_quantity": of.maker_quantity,
             "liquidity_known_quantity": of.liquidity_known_quantity,
             "weighted_deviation": np.where(known_deviation, deviation * weight, 0.0),
             "deviation_weight": np.where(known_deviation, weight, 0.0),
         }
-        for latency in _LATENCIES:  # one sort by value per latency, shared by every grouping
-            out[f"{latency}_ascending"] = _ascending(out[latency])
-        return out
 
-    def _grouped(self, of: _OrderFills, per_order: dict, codes: np.ndarray, groups: int) -> dict[str, np.ndarray]:
-        single = groups == 1  # the summary: plain sums, no group codes
+    _COUNTS = ("orders", "fill_states", "statuses")
+    _SUMS = ("fill_count", "maker_quantity", "liquidity_known_quantity", "weighted_deviation", "deviation_weight")
+
+    @staticmethod
+    def _additive(per_order: dict, codes: np.ndarray | None, groups: int,
+                  names: tuple[str, ...] = _COUNTS + _SUMS) -> dict[str, np.ndarray]:
+        """The per group sums and state counts ``names`` (``codes`` None: one group of every order)."""
+        single = codes is None
+        states = len(per_order["status_names"])
 
         def total(values: np.ndarray) -> np.ndarray:
             if single:
                 return np.array([values.sum()], dtype="float64")
             return np.bincount(codes, weights=values, minlength=groups).astype("float64")  # int64 when empty
 
-        def table(state: np.ndarray, states: int) -> np.ndarray:
+        def table(state: np.ndarray, count: int) -> np.ndarray:
             if single:
-                return np.bincount(state, minlength=states).reshape(1, states)
-            return np.bincount(codes * states + state, minlength=groups * states).reshape(groups, states)
+                return np.bincount(state, minlength=count).reshape(1, count)
+            return np.bincount(codes * count + state, minlength=groups * count).reshape(groups, count)
 
-        orders = np.array([len(codes)]) if single else np.bincount(codes, minlength=groups).astype("int64")
-        fill_states = table(per_order["fill_state"], 3)
+        out = {}
+        for name in names:
+            if name == "orders":
+                out[name] = (np.array([len(per_order["fill_state"])]) if single
+                             else np.bincount(codes, minlength=groups)).astype("int64")
+            elif name == "fill_states":
+                out[name] = table(per_order["fill_state"], 3)
+            elif name == "statuses":
+                out[name] = table(per_order["status_code"], states)
+            else:
+                out[name] = total(per_order[name])
+        return out
+
+    def _grouped(self, of: _OrderFills, per_order: dict, codes: np.ndarray | None, groups: int,
+                 sums: dict | None = None) -> dict[str, np.ndarray]:
+        """Every reported number per group; ``codes`` None: the summary (one group). ``sums``:
+        ``_additive``'s result when the caller has it already."""
+        if sums is None:
+            sums = self._additive(per_order, codes, groups)
+        elif any(name not in sums for name in self._SUMS):
+            sums = {**sums, **self._additive(per_order, codes, groups, self._SUMS)}
+        orders = sums["orders"]
+        fill_states = sums["fill_states"]
         status_names = per_order["status_names"]
-        statuses = table(per_order["status_code"], len(status_names))
+        statuses = sums["statuses"]
 
         def status_count(name: str) -> np.ndarray:
             return statuses[:, status_names.index(name)] if name in status_names else np.zeros(groups, dtype="int64")
@@ -568,27 +735,27 @@ class ExecutionAnalyzer:
             "cancelled_orders": status_count("cancelled"),
             "expired_orders": status_count("expired"),
         }
-        out: dict[str, np.ndarray] = {"orders": orders, "fills": total(per_order["fill_count"]).round().astype("int64")}
+        out: dict[str, np.ndarray] = {"orders": orders, "fills": sums["fill_count"].round().astype("int64")}
         out.update({name: values.astype("int64") for name, values in counts.items()})
         for rate, name in (("fill_rate", "filled_orders"), ("partial_fill_rate", "partially_filled_orders"),
                            ("unfilled_rate", "unfilled_orders"), ("rejection_rate", "rejected_orders"),
                            ("cancel_rate", "cancelled_orders"), ("expiry_rate", "expired_orders")):
             out[rate] = _divide(counts[name], orders)
         for latency in _LATENCIES:
-            found = _group_percentiles(per_order[latency], codes, groups, self.latency_percentiles,
-                                       per_order[f"{latency}_ascending"])
+            rows, nanoseconds = per_order[latency]
+            found = _nanosecond_percentiles(nanoseconds, None if codes is None else codes[rows], groups,
+                                            self.latency_percentiles)
             for index, percentile in enumerate(self.latency_percentiles):
                 out[f"{latency}_latency_{_percentile_label(percentile)}_seconds"] = found[index]
         if of.has_liquidity:
-            out["maker_share"] = _divide(total(per_order["maker_quantity"]), total(per_order["liquidity_known_quantity"]))
+            out["maker_share"] = _divide(sums["maker_quantity"], sums["liquidity_known_quantity"])
         else:
             out["maker_share"] = np.full(groups, np.nan)
-        out["average_vwap_deviation_bps"] = _divide(total(per_order["weighted_deviation"]),
-                                                     total(per_order["deviation_weight"]))
+        out["average_vwap_deviation_bps"] = _divide(sums["weighted_deviation"], sums["deviation_weight"])
         return out
 
     def _summary(self, of: _OrderFills, per_order: dict) -> dict:
-        grouped = self._grouped(of, per_order, np.zeros(of.orders, dtype=np.intp), 1)
+        grouped = self._grouped(of, per_order, None, 1)
         summary: dict = {}
         for name, values in grouped.items():
             value = values[0]
@@ -596,16 +763,43 @@ class ExecutionAnalyzer:
         summary["fills_without_order"] = of.fills_without_order
         return summary
 
-    def _aggregate(self, of: _OrderFills, per_order: dict, by: str) -> pd.DataFrame:
+    @staticmethod
+    def _grouping(of: _OrderFills, by: str) -> tuple[np.ndarray, np.ndarray]:
         if by in of.labels:
-            keys_source = of.labels[by]
-        elif by in of.frame.columns:
-            keys_source = of.frame[by].to_numpy(dtype=object)
-        else:
-            raise ValueError(f"cannot group orders by {by!r}: not an orders column")
-        codes, keys = _group_codes(keys_source)
-        grouped = self._grouped(of, per_order, codes, len(keys))
-        return pd.DataFrame({by: _label_categories(keys) if by in of.labels else keys, **grouped})
+            return of.group_codes(by)
+        if by in of.frame.columns:
+            return _group_codes(of.frame[by].to_numpy(dtype=object))
+        raise ValueError(f"cannot group orders by {by!r}: not an orders column")
+
+    def _aggregates(self, of: _OrderFills, per_order: dict, by: list[str]) -> list[pd.DataFrame]:
+        """``aggregate`` for several groupings. When their key combinations are few, the order
+        and state counts are taken once per combination (one bincount each) and each grouping
+        adds up its combinations, instead of one bincount per count per grouping. (The float
+        sums are still one bincount per grouping: adding up per combination sums would round
+        differently from the single aggregate.)"""
+        groupings = [self._grouping(of, name) for name in by]
+        sizes = [len(keys) for _, keys in groupings]
+        cells = int(np.prod(sizes)) if sizes else 0
+        per_grouping: list[dict | None] = [None] * len(by)
+        if len(by) > 1 and 0 < cells <= max(4 * of.orders, 4096):
+            cell = np.zeros(of.orders, dtype=np.int64)
+            for (codes, _), size in zip(groupings, sizes):
+                cell = cell * size + codes
+            per_cell = self._additive(per_order, cell, cells, self._COUNTS)
+            for axis in range(len(by)):
+                others = tuple(i for i in range(len(by)) if i != axis)
+                per_grouping[axis] = {
+                    name: values.reshape(*sizes, *values.shape[1:]).sum(axis=others)
+                    for name, values in per_cell.items()
+                }
+        frames = []
+        for name, (codes, keys), sums in zip(by, groupings, per_grouping):
+            grouped = self._grouped(of, per_order, codes, len(keys), sums)
+            frames.append(pd.DataFrame({name: _label_categories(keys) if name in of.labels else keys, **grouped}))
+        return frames
+
+    def _aggregate(self, of: _OrderFills, per_order: dict, by: str) -> pd.DataFrame:
+        return self._aggregates(of, per_order, [by])[0]
 
     # -- public -------------------------------------------------------------------------------
     def analyze(self, orders: pd.DataFrame, fills: pd.DataFrame, *, order_fills: _OrderFills | None = None) -> dict:
@@ -638,12 +832,13 @@ class ExecutionAnalyzer:
         "by_strategy": aggregate() by symbol, venue, strategy_id}."""
         of = order_fills if order_fills is not None else join_order_fills(orders, fills)
         per_order = self._per_order(of)
+        by_symbol, by_venue, by_strategy = self._aggregates(of, per_order, ["symbol", "venue", "strategy_id"])
         return {
             "definitions": self.definitions(),
             "summary": self._summary(of, per_order),
-            "by_symbol": self._aggregate(of, per_order, "symbol"),
-            "by_venue": self._aggregate(of, per_order, "venue"),
-            "by_strategy": self._aggregate(of, per_order, "strategy_id"),
+            "by_symbol": by_symbol,
+            "by_venue": by_venue,
+            "by_strategy": by_strategy,
         }
 
     def definitions(self) -> dict[str, str]:

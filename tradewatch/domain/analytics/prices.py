@@ -59,6 +59,8 @@ class PriceBook:
         boundaries = np.flatnonzero(symbols[1:] != symbols[:-1]) + 1
         starts = np.concatenate([[0], boundaries])
         ends = np.concatenate([boundaries, [len(symbols)]])
+        times.flags.writeable = False  # shared with callers of arrays(): nobody may change them
+        values.flags.writeable = False
         for start, end in zip(starts, ends):
             self._times[symbols[start]] = times[start:end]
             self._mids[symbols[start]] = values[start:end]
@@ -66,6 +68,12 @@ class PriceBook:
     @property
     def symbols(self) -> list[str]:
         return sorted(self._times)
+
+    def arrays(self, symbol: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(quote times in integer ns, ascending; mids) of one instrument, or None when unknown:
+        the arrays ``asof`` searches, for callers doing their own grouped lookups. Read-only."""
+        times = self._times.get(symbol)
+        return None if times is None else (times, self._mids[symbol])
 
     def series(self, symbol: str) -> pd.Series:
         """The mid price of one instrument, indexed by UTC time (empty when unknown)."""

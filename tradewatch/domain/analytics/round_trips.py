@@ -33,6 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from tradewatch.domain.analytics.prices import as_nanoseconds
 
@@ -147,10 +149,12 @@ def _as_text(values):
 def sort_by_time(primary_ns: np.ndarray, *then: np.ndarray) -> np.ndarray:
     """The permutation sorting by ``primary_ns``, ties by the arrays ``then`` in turn (int64).
 
-    Most primary times are distinct, so one stable argsort does nearly all the work and only
-    the rows tied on the primary key go through the (slower) several-key lexsort.
+    Most primary times are distinct, so one argsort does nearly all the work and only the rows
+    tied on the primary key go through the (slower) several-key lexsort. The keys together must
+    be unique (the last one is an input position): then the order is fully determined, and the
+    primary argsort need not be stable (an unstable one is several times faster).
     """
-    order = np.argsort(primary_ns, kind="stable")
+    order = np.argsort(primary_ns)
     ranked = primary_ns[order]
     tie = ranked[1:] == ranked[:-1]
     if tie.any():
@@ -184,12 +188,56 @@ def _directions(long: np.ndarray):
     return _DIRECTIONS.take(long.astype(np.intp))
 
 
-def _text_column(frame: pd.DataFrame, name: str) -> np.ndarray:
-    """The column as an object ndarray for comparing and hashing (None when absent); no copy
-    for ``str`` and object columns."""
+def _arrow_text(column: pd.Series):
+    """The pyarrow array behind an Arrow-backed ``str`` column (one chunk), else None."""
+    if not isinstance(column.dtype, pd.StringDtype):
+        return None
+    chunked = getattr(column.array, "_pa_array", None)
+    if chunked is None:
+        return None
+    if isinstance(chunked, pa.ChunkedArray):
+        return chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
+    return chunked
+
+
+def _run_factorize(values) -> tuple[np.ndarray, int]:
+    """(code per row, -1 when missing; number of distinct values) of a pyarrow string array.
+
+    Equal neighbours share a code without being hashed: only the first value of each run of
+    equal neighbours goes through the hash table. No Python objects are created.
+    """
+    n = len(values)
+    new_run = np.ones(n, dtype=bool)
+    if n > 1:
+        differs = pc.not_equal(values.slice(1), values.slice(0, n - 1))
+        new_run[1:] = differs.fill_null(True).to_numpy(zero_copy_only=False)
+    starts = np.flatnonzero(new_run)
+    encoded = pc.dictionary_encode(values.take(pa.array(starts)) if len(starts) < n else values)
+    run_codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    codes = run_codes if len(starts) == n else np.repeat(run_codes, np.diff(starts, append=n))
+    return codes, len(encoded.dictionary)
+
+
+def _id_codes(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, int]:
+    """(code per row, one shared code for a missing value; number of distinct codes) of an id
+    column: rows with equal ids, and only those, share a code."""
     if name not in frame.columns:
-        return np.full(len(frame), None, dtype=object)
-    return frame[name].to_numpy()
+        return np.zeros(len(frame), dtype=np.int64), min(len(frame), 1)
+    column = frame[name]
+    arrow = _arrow_text(column)
+    if arrow is not None:
+        codes, count = _run_factorize(arrow)
+    elif isinstance(column.dtype, pd.CategoricalDtype):  # unused categories are not counted
+        codes, present = pd.factorize(column.cat.codes.to_numpy())  # missing (-1) is a value of its own
+        return codes.astype(np.int64), len(present)
+    else:
+        codes, uniques = pd.factorize(column.to_numpy())
+        codes, count = codes.astype(np.int64), len(uniques)
+    missing = codes < 0
+    if missing.any():
+        codes = np.where(missing, count, codes)
+        count += 1
+    return codes, count
 
 
 def _text_source(frame: pd.DataFrame, name: str):
@@ -235,6 +283,11 @@ def _factorize(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
     column = frame[name]
     if isinstance(column.dtype, pd.CategoricalDtype):
         return column.cat.codes.to_numpy().astype(np.int64), np.asarray(column.cat.categories, dtype=object)
+    arrow = _arrow_text(column)
+    if arrow is not None:  # hashed by Arrow, without a Python string per row
+        encoded = pc.dictionary_encode(arrow)
+        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        return codes, np.asarray(encoded.dictionary.to_pylist(), dtype=object)
     codes, uniques = pd.factorize(column.to_numpy())
     return codes.astype(np.int64), np.asarray(uniques, dtype=object)
 
@@ -243,6 +296,9 @@ def _is_buy(side: pd.Series) -> np.ndarray:
     if isinstance(side.dtype, pd.CategoricalDtype):
         categories = list(side.cat.categories)
         return side.cat.codes.to_numpy() == categories.index("buy") if "buy" in categories else np.zeros(len(side), bool)
+    arrow = _arrow_text(side)
+    if arrow is not None:
+        return pc.equal(arrow, "buy").fill_null(False).to_numpy(zero_copy_only=False)
     return side.to_numpy() == "buy"
 
 
@@ -321,7 +377,7 @@ def match_round_trips(fills: pd.DataFrame, *, quantity_decimals: int = 8) -> Rou
     times = nanoseconds(fills["occurred_at"])
     price = fills["price"].to_numpy(dtype="float64")
 
-    order_ids = _text_column(fills, "order_id")
+    order_codes, order_count = _id_codes(fills, "order_id")
     book_codes = _book_codes(fills)
     book, books = book_codes.book, book_codes.count
 
@@ -336,11 +392,11 @@ def match_round_trips(fills: pd.DataFrame, *, quantity_decimals: int = 8) -> Rou
         order = np.argsort(book_in_time_order, kind="stable")
     if not in_time_order:
         order = time_order[order]
-    sorted_book = book[order]
-    counts = np.bincount(sorted_book, minlength=books)
+    counts = np.bincount(book, minlength=books)
+    sorted_book = np.repeat(np.arange(books, dtype=np.int64), counts)  # == book[order], without the gather
     ends = np.cumsum(counts)
-    size = units[order]
-    signed = np.where(is_buy[order], size, -size)
+    signed = np.where(is_buy, units, -units)[order]
+    size = np.abs(signed)
 
     # Position per book from one global cumulative sum, minus the sum at the book's start.
     cumulative = np.cumsum(signed)
@@ -387,10 +443,10 @@ def match_round_trips(fills: pd.DataFrame, *, quantity_decimals: int = 8) -> Rou
     virtual = piece_close < 0
 
     # From here on pieces refer to fills by input row: one gather per piece instead of reordering
-    # every column of every fill.
-    fill_size = units.astype("float64")
+    # every column of every fill. A fill's size (units) is read in (book, time) order, where the
+    # pieces' fills are in increasing position (a cache-friendly gather).
     open_input = order[piece_open]
-    open_fee_share = fee[open_input] * piece_units / fill_size[open_input]
+    open_fee_share = fee[open_input] * piece_units / size[piece_open].astype("float64")
     source = {name: _text_source(fills, name) for name in ("order_id", "signal_id", "venue")}
 
     # Still-open lots: pieces matched to a virtual close.
@@ -409,14 +465,17 @@ def match_round_trips(fills: pd.DataFrame, *, quantity_decimals: int = 8) -> Rou
     real = ~virtual
     if not real.any():
         return RoundTrips(empty_trips(), open_lots, total_fees, unallocated_fees, int(quantity_decimals))
-    trip_of_piece = _trip_codes(order_ids[order], sorted_book, piece_open[real], piece_close[real], books)
+    trip_of_piece = _trip_codes(order_codes[order], order_count, sorted_book, piece_open[real], piece_close[real],
+                                books)
     open_input, piece_units, open_fee_share = open_input[real], piece_units[real], open_fee_share[real]
-    close_input = order[piece_close[real]]
+    piece_close = piece_close[real]
+    close_input = order[piece_close]
+    close_fee_share = fee[close_input] * piece_units / size[piece_close].astype("float64")
     if len(trip_of_piece) > 1 and bool(np.any(trip_of_piece[1:] < trip_of_piece[:-1])):
         grouped = np.argsort(trip_of_piece, kind="stable")
-        open_input, close_input, piece_units, open_fee_share, trip_of_piece = (
+        open_input, close_input, piece_units, open_fee_share, close_fee_share, trip_of_piece = (
             open_input[grouped], close_input[grouped], piece_units[grouped], open_fee_share[grouped],
-            trip_of_piece[grouped])
+            close_fee_share[grouped], trip_of_piece[grouped])
     starts = np.flatnonzero(np.concatenate(([True], trip_of_piece[1:] != trip_of_piece[:-1])))
     last = np.concatenate((starts[1:], [len(trip_of_piece)])) - 1
 
@@ -425,7 +484,7 @@ def match_round_trips(fills: pd.DataFrame, *, quantity_decimals: int = 8) -> Rou
     first_open, last_close = open_input[starts], close_input[last]
     piece_quantity = piece_units / scale
     open_price, close_price = price[open_input], price[close_input]
-    piece_fee = open_fee_share + fee[close_input] * piece_units / fill_size[close_input]
+    piece_fee = open_fee_share + close_fee_share
     quantity = np.add.reduceat(piece_units, starts) / scale
     entry_value = np.add.reduceat(piece_quantity * open_price, starts)
     exit_value = np.add.reduceat(piece_quantity * close_price, starts)
@@ -449,32 +508,29 @@ def match_round_trips(fills: pd.DataFrame, *, quantity_decimals: int = 8) -> Rou
     return RoundTrips(trips, open_lots, total_fees, unallocated_fees, int(quantity_decimals))
 
 
-def _trip_codes(sorted_order_ids: np.ndarray, sorted_book: np.ndarray, piece_open: np.ndarray,
-                piece_close: np.ndarray, books: int) -> np.ndarray:
+def _trip_codes(sorted_order_codes: np.ndarray, order_count: int, sorted_book: np.ndarray,
+                piece_open: np.ndarray, piece_close: np.ndarray, books: int) -> np.ndarray:
     """A trip number per matched piece: equal for pieces sharing (book, opening order, closing order).
 
-    Order ids are compared as runs of equal neighbours in (book, time) order, so only one id per
-    run is hashed. When every order's fills are contiguous in that order (the usual case), the
-    pieces of one trip are contiguous too and a trip is a run of equal (opening, closing)
-    order numbers; otherwise the runs are merged with a hash of (book, opening, closing).
+    ``sorted_order_codes``: the order code of each fill in (book, time) order (equal codes for
+    equal order ids, ``order_count`` distinct codes). When every order's fills are contiguous in
+    that order (the usual case), the pieces of one trip are contiguous too and a trip is a run of
+    equal (opening, closing) order codes; otherwise the runs are merged with a hash of
+    (book, opening, closing).
     """
-    n = len(sorted_order_ids)
+    n = len(sorted_order_codes)
     new_run = np.ones(n, dtype=bool)
-    new_run[1:] = (sorted_order_ids[1:] != sorted_order_ids[:-1]) | (sorted_book[1:] != sorted_book[:-1])
-    run_starts = np.flatnonzero(new_run)
-    run_codes, uniques = pd.factorize(sorted_order_ids[run_starts])
-    run_codes = np.where(run_codes < 0, len(uniques), run_codes)  # prepare() leaves no order without id
-    order_code = run_codes.astype(np.int64)[np.cumsum(new_run) - 1]
-    opening_code, closing_code = order_code[piece_open], order_code[piece_close]
+    new_run[1:] = (sorted_order_codes[1:] != sorted_order_codes[:-1]) | (sorted_book[1:] != sorted_book[:-1])
+    opening_code, closing_code = sorted_order_codes[piece_open], sorted_order_codes[piece_close]
     piece_book = sorted_book[piece_open]
     new_segment = np.ones(len(piece_open), dtype=bool)
     new_segment[1:] = ((opening_code[1:] != opening_code[:-1]) | (closing_code[1:] != closing_code[:-1])
                        | (piece_book[1:] != piece_book[:-1]))
     segment = np.cumsum(new_segment) - 1
-    if len(uniques) == len(run_starts):
+    if int(np.count_nonzero(new_run)) == order_count:
         return segment
     starts = np.flatnonzero(new_segment)
-    codes = len(uniques) + 1  # one more for a missing id
+    codes = order_count
     if books * codes * codes < 2**62:
         key = (piece_book[starts] * codes + opening_code[starts]) * codes + closing_code[starts]
     else:
