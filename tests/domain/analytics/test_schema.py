@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tradewatch.domain.analytics.prices import PriceBook, as_nanoseconds
-from tradewatch.domain.analytics.schema import FILLS, QUOTES, SchemaError, prepare
+from tradewatch.domain.analytics.schema import FILLS, QUOTES, SIGNALS, SchemaError, prepare
 
 
 def fills(**overrides) -> pd.DataFrame:
@@ -80,3 +82,13 @@ def test_price_book_looks_up_the_latest_mid_at_or_before_never_after():
     np.testing.assert_array_equal(book.asof(["AAPL", "AAPL", "MSFT", "TSLA", "AAPL"], times), [np.nan, 101.0, 50.0, np.nan, 100.0])
     np.testing.assert_array_equal(book.asof(["AAPL"], times[1:2], strictly_before=True), [100.0])
     assert list(book.series("AAPL")) == [100.0, 101.0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.sampled_from(list("abcde"))), max_size=30))
+def test_a_repeated_key_keeps_only_its_first_row(keys):
+    frame = pd.DataFrame({"signal_id": pd.Series(keys, dtype="str"), "occurred_at": "2026-01-05T14:30:00Z",
+                          "symbol": "AAPL", "direction": "long"})
+    prepared = prepare(frame, SIGNALS)
+    expected = frame[frame["signal_id"].notna() & ~frame["signal_id"].duplicated()]
+    assert list(prepared.frame.index) == list(expected.index)

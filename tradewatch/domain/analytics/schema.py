@@ -245,7 +245,12 @@ def prepare(frame: pd.DataFrame, spec: FrameSpec, *, max_problems: int = 100) ->
             if col.required:
                 flag(values.isna().to_numpy(), col.name, "missing")
     if spec.key is not None:
-        duplicated = out[spec.key].duplicated(keep="first").to_numpy()
+        # factorize numbers values in order of first appearance, so a row repeats an earlier key
+        # exactly when its code is not above every code before it (one hash pass, not two).
+        codes, _ = pd.factorize(out[spec.key])
+        duplicated = np.zeros(len(codes), dtype=bool)
+        if len(codes) > 1:
+            duplicated[1:] = (codes[1:] <= np.maximum.accumulate(codes)[:-1]) & (codes[1:] >= 0)
         flag(duplicated & ~bad, spec.key, f"duplicate {spec.key} (the first row with it is kept)")
     if spec is FILLS and "order_id" in out.columns:
         out["order_id"] = out["order_id"].where(out["order_id"].notna(), out["fill_id"])
