@@ -329,19 +329,7 @@ class NaiveSlippageAnalyzer:
         return out
 
     def aggregate(self, per_order: pd.DataFrame, by: str) -> pd.DataFrame:
-        records = self._records(per_order)
-        groups: dict = {}
-        for record in records:
-            groups.setdefault(record[by], []).append(record)
-        keys = _group_keys(list(groups))
-        rows = [self._sums(groups[key]) for key in keys]
-        names = ["orders", "notional", *COMPONENTS, *(f"{c}_bps" for c in COMPONENTS),
-                 "orders_without_end_price", "orders_without_price"]
-        data = {by: _key_column(keys)}
-        for name in names:
-            dtype = "int64" if name in ("orders", "orders_without_end_price", "orders_without_price") else "float64"
-            data[name] = pd.array([row[name] for row in rows], dtype=dtype).to_numpy()
-        return pd.DataFrame(data)
+        return self._grouped(self._records(per_order), by)
 
     def _grouped(self, records: list[dict], by: str) -> pd.DataFrame:
         groups: dict = {}

@@ -55,7 +55,7 @@ def report(self, report_id: str, start: str, end: str, parameters: dict | None =
         end_at = parse_time(end, timezone=config.timezone, what="end")
         if end_at <= start_at:
             raise InvalidReportRequest(f"end {end!r} is not after start {start!r}")
-    except (ValueError, InvalidReportRequest) as exc:
+    except ValueError as exc:  # InvalidReportRequest included
         # A request that can never succeed is logged and dropped, not retried forever.
         log.error("analytics.invalid_request", report_id=report_id, reason=str(exc))
         return {"report_id": report_id, "error": str(exc)}

@@ -58,20 +58,6 @@ PERFORMANCE_COLUMNS = ("regime", "trades", "pnl", "average_pnl", "win_rate", "pr
 RETURN_COLUMNS = ("regime", "periods", "mean_return", "volatility", "annualised_mean_return", "annualised_volatility")
 
 
-def _nanoseconds(values) -> np.ndarray:
-    """Integer UTC nanoseconds of a time column (NaT -> ``NAT``), as ``as_nanoseconds``.
-
-    A datetime column is converted directly: ``as_nanoseconds`` goes through ``np.asarray``, which
-    turns a tz-aware column into one Python object per row (~0.5 s per 250,000 rows).
-    """
-    if isinstance(values, (pd.Series, pd.Index)) and pd.api.types.is_datetime64_any_dtype(values.dtype):
-        index = pd.DatetimeIndex(values)
-        if index.tz is None:
-            index = index.tz_localize("UTC")  # naive times are UTC, as in the schema
-        return index.as_unit("ns").asi8
-    return as_nanoseconds(values)
-
-
 def _positive_int(name: str, value, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name}={value!r} is not accepted: expected an integer >= {minimum}")
@@ -283,7 +269,7 @@ class RegimeAnalyzer:
                     f"labels: missing column(s) {', '.join(missing)}; expected the frame RegimeAnalyzer.labels returns "
                     f"(columns {', '.join(LABEL_COLUMNS)})"
                 )
-            label_times = _nanoseconds(labels["occurred_at"])
+            label_times = as_nanoseconds(labels["occurred_at"])
             # Match on integer instrument codes: merge_asof needs identical key dtypes, and text
             # columns may be "str" or object depending on where they came from.
             label_codes, label_symbols = pd.factorize(labels["symbol"])
@@ -344,13 +330,13 @@ class RegimeAnalyzer:
         missing = [c for c in ("symbol", "entry_at", "pnl") if c not in trips.columns]
         if missing:
             raise ValueError(f"trips: missing column(s) {', '.join(missing)}; expected the round-trips frame (symbol, entry_at, pnl, and holding_seconds or exit_at)")
-        entry = _nanoseconds(trips["entry_at"]) if len(trips) else np.array([], dtype="int64")
+        entry = as_nanoseconds(trips["entry_at"]) if len(trips) else np.array([], dtype="int64")
         assigned = self._assign(labels, trips["symbol"], entry)
         pnl = trips["pnl"].to_numpy(dtype="float64")
         if "holding_seconds" in trips.columns:
             holding = trips["holding_seconds"].to_numpy(dtype="float64")
         elif "exit_at" in trips.columns and len(trips):
-            exit_ns = _nanoseconds(trips["exit_at"])
+            exit_ns = as_nanoseconds(trips["exit_at"])
             holding = np.where((exit_ns == NAT) | (entry == NAT), np.nan, (exit_ns - entry) / 1e9)
         else:
             holding = np.full(len(trips), np.nan)
@@ -410,7 +396,7 @@ class RegimeAnalyzer:
             raise ValueError(f"periods_per_year={periods_per_year!r} is not accepted: expected a finite number > 0 (e.g. 252 for daily returns)")
         if not isinstance(returns, pd.Series) or not (isinstance(returns.index, pd.DatetimeIndex) or len(returns) == 0):
             raise ValueError("returns is not accepted: expected a pandas Series indexed by a DatetimeIndex (period end times)")
-        times = _nanoseconds(returns.index) if len(returns) else np.array([], dtype="int64")
+        times = as_nanoseconds(returns.index) if len(returns) else np.array([], dtype="int64")
         order = np.argsort(times, kind="stable")
         times = times[order]
         values = returns.to_numpy(dtype="float64")[order]

@@ -168,16 +168,9 @@ def sort_by_time(primary_ns: np.ndarray, *then: np.ndarray) -> np.ndarray:
     return order
 
 
-def nanoseconds(times) -> np.ndarray:
-    """Integer nanoseconds since the epoch (UTC) of a datetime column; NaT -> int64 min.
-
-    A datetime Series or Index converts without touching its elements (``asi8``); anything
-    else goes through ``prices.as_nanoseconds``, whose ``np.asarray`` would turn a tz-aware
-    column into an object array of Timestamps, one Python object per row.
-    """
-    if isinstance(times, (pd.Series, pd.Index)) and pd.api.types.is_datetime64_any_dtype(times.dtype):
-        return pd.DatetimeIndex(times).as_unit("ns").asi8
-    return as_nanoseconds(times)
+# The integer nanoseconds of a time column: ``prices.as_nanoseconds`` (reads a datetime
+# column's integers directly, never one Python object per row).
+nanoseconds = as_nanoseconds
 
 
 _DIRECTIONS = pd.array(["short", "long"], dtype="str")
