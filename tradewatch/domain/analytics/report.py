@@ -330,11 +330,12 @@ def _title(name: str) -> str:
 
 
 def _format(value: Any) -> str:
+    # Undefined numbers (NaN: too few periods, a zero denominator) say so rather than stay blank.
     if value is None:
-        return ""
+        return "n/a"
     if isinstance(value, float):
         if not math.isfinite(value):
-            return "" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+            return "n/a" if math.isnan(value) else ("inf" if value > 0 else "-inf")
         return f"{value:,.6g}" if abs(value) < 1e6 else f"{value:,.2f}"
     return str(value)
 
