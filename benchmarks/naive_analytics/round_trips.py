@@ -15,15 +15,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-TRIP_COLUMNS = (
-    "strategy_id", "symbol", "direction", "quantity", "entry_at", "exit_at", "holding_seconds",
-    "entry_price", "exit_price", "gross_pnl", "fees", "pnl", "opening_order_id", "closing_order_id",
-    "opening_signal_id", "venue",
-)
-OPEN_LOT_COLUMNS = (
-    "strategy_id", "symbol", "direction", "quantity", "entry_at", "entry_price", "opening_order_id",
-    "opening_signal_id", "fees",
-)
+# The output columns are the vectorised module's: the two must produce the same frames.
+from tradewatch.domain.analytics.round_trips import OPEN_LOT_COLUMNS, TRIP_COLUMNS
+
 TEXT_COLUMNS = {"strategy_id", "symbol", "direction", "opening_order_id", "closing_order_id", "opening_signal_id",
                 "venue"}
 
