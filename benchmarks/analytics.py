@@ -3,12 +3,16 @@
 1. Generate ``--fills`` synthetic fills (benchmarks/analytics_data.py: 50 instruments, one year,
    about fills/4 round trips) and label the quotes' regimes once (input to both sides).
 2. The vectorised report (round trips, performance, trade statistics, attribution, slippage,
-   execution quality) on all of it, ``--rounds`` times; the median is reported. The complete
-   report (also regime performance and signal quality, regimes labelled inside) is timed too.
+   execution quality) on all of it, ``--rounds`` times; the median is reported. It runs its
+   two independent halves on two threads (``build_report(threads=2)``, the default); the same
+   report on one thread is timed too (``seconds_one_thread``, ``speedup_one_thread``). The
+   complete report (also regime performance and signal quality, regimes labelled inside) is
+   timed as well.
 3. The straightforward per-trade loop (benchmarks/naive_analytics) on the first
-   ``--baseline-fills`` fills; the vectorised report on the same subset must give the same
-   results (asserted, relative tolerance 1e-9). The loop's time is scaled to the full size
-   linearly (it is linear time) and compared: speedup = scaled loop seconds / vectorised seconds.
+   ``--baseline-fills`` fills, ``--rounds`` times (median); the vectorised report on the same
+   subset, on one thread and on two, must give the same results (asserted, relative tolerance
+   1e-9). The loop's time is scaled to the full size linearly (it is linear time) and
+   compared: speedup = scaled loop seconds / vectorised seconds.
 
 Last line: one JSON object.
 """
@@ -97,6 +101,11 @@ def main() -> None:
         started = time.perf_counter()
         report = build_report(data, config, regime_labels=labels, include=CORE)
         core_seconds.append(time.perf_counter() - started)
+    one_thread_seconds = []
+    for _ in range(args.rounds):
+        started = time.perf_counter()
+        build_report(data, config, regime_labels=labels, include=CORE, threads=1)
+        one_thread_seconds.append(time.perf_counter() - started)
     full_seconds = []
     for _ in range(max(1, args.rounds - 1)):
         started = time.perf_counter()
@@ -104,11 +113,15 @@ def main() -> None:
         full_seconds.append(time.perf_counter() - started)
 
     small = subset(data, min(args.baseline_fills, args.fills))
-    started = time.perf_counter()
-    naive = naive_report(small, config, labels)
-    naive_seconds = time.perf_counter() - started
+    naive_rounds = []
+    for _ in range(args.rounds):
+        started = time.perf_counter()
+        naive = naive_report(small, config, labels)
+        naive_rounds.append(time.perf_counter() - started)
+    naive_seconds = statistics.median(naive_rounds)
     vectorised_small = build_report(small, config, regime_labels=labels, include=CORE)
     assert_same(comparable(vectorised_small), naive)
+    assert_same(comparable(build_report(small, config, regime_labels=labels, include=CORE, threads=1)), naive)
 
     seconds = statistics.median(core_seconds)
     scale = len(data.fills) / len(small.fills)
@@ -121,12 +134,15 @@ def main() -> None:
         "seconds": round(seconds, 3),
         "seconds_rounds": [round(s, 3) for s in core_seconds],
         "fills_per_second": round(len(data.fills) / seconds),
+        "seconds_one_thread": round(statistics.median(one_thread_seconds), 3),
         "full_report_seconds": round(statistics.median(full_seconds), 3),
         "full_report_sections": list(full.sections),
         "baseline_fills": len(small.fills),
         "baseline_seconds": round(naive_seconds, 3),
+        "baseline_seconds_rounds": [round(s, 3) for s in naive_rounds],
         "baseline_seconds_scaled": round(naive_seconds * scale, 3),
         "speedup": round(naive_seconds * scale / seconds, 1),
+        "speedup_one_thread": round(naive_seconds * scale / statistics.median(one_thread_seconds), 1),
         "results_equal_on_baseline_subset": True,
         "cpu_cores": __import__("os").cpu_count(),
     }

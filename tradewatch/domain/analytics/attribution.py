@@ -21,7 +21,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tradewatch.domain.analytics.round_trips import _arrow_text, nanoseconds
+from tradewatch.domain.analytics.order_keys import arrow_text
+from tradewatch.domain.analytics.round_trips import nanoseconds
 
 UNATTRIBUTED = "unattributed"
 NONE_LABEL = "(none)"  # the bucket of trips with no strategy_id (or symbol)
@@ -127,7 +128,7 @@ def _signal_codes(trip_signals: pd.Series, exposure_signals: pd.Series) -> tuple
     Exposures come in long format with a signal's rows together: one id per run of equal
     neighbours is hashed.
     """
-    trip_ids, exposure_ids = _arrow_text(trip_signals), _arrow_text(exposure_signals)
+    trip_ids, exposure_ids = arrow_text(trip_signals), arrow_text(exposure_signals)
     if trip_ids is not None and exposure_ids is not None:
         n = len(exposure_ids)
         new_run = np.ones(n, dtype=bool)
@@ -429,7 +430,7 @@ class PnLAttributor:
 
 def _indexer(uniques, values: pd.Series) -> np.ndarray:
     """The position of each value among ``uniques`` (distinct values), -1 when absent or missing."""
-    wanted, known = _arrow_text(values), _arrow_text(pd.Series(uniques)) if len(uniques) else None
+    wanted, known = arrow_text(values), arrow_text(pd.Series(uniques)) if len(uniques) else None
     if wanted is not None and known is not None and wanted.type == known.type:
         return pc.index_in(wanted, value_set=known).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     return pd.Index(uniques).get_indexer(values.to_numpy(dtype=object))

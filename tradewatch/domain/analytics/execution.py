@@ -49,9 +49,9 @@ Implementation: everything is vectorised (bincount, ufunc.at, integer sorts). Th
 fill aggregates (``join_order_fills``: the join of fills to orders, F, first/last fill, fees,
 labels) are computed once by the caller and shared with the slippage module, so F,
 "completely filled", first/last fill and the VWAP deviation mean the same there. Joining a
-million fills by order_id text is the costliest step of both reports; it runs in a worker
-thread (pyarrow hashes without the GIL) while the label columns and per fill numbers are
-prepared. Text label columns (symbol, venue, strategy_id, side, status) become pandas
+million fills by order_id text is the costliest step of both reports: the join takes the
+order ids' integer codes (``order_keys``), which the report hashes once for the round trips
+and the join together. Text label columns (symbol, venue, strategy_id, side, status) become pandas
 Categoricals; a caller that already holds them as categoricals saves their hashing. Latency
 percentiles sort integer nanoseconds with the group code in the high bits: one int64 sort
 per latency and grouping.
@@ -59,13 +59,13 @@ per latency and grouping.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
+from tradewatch.domain.analytics.order_keys import OrderKeys, order_keys
 from tradewatch.domain.analytics.prices import as_nanoseconds
 from tradewatch.domain.analytics.schema import FILLS, ORDERS, FrameSpec, prepare
 
@@ -167,35 +167,6 @@ def _equals(values: pd.Series, text: str) -> np.ndarray:
     if _arrow_backed(values):
         return np.array(values == text, dtype=bool)
     return np.asarray(values.to_numpy(dtype=object) == text, dtype=bool)
-
-
-def _join(order_ids: pd.Series, fill_ids: pd.Series) -> tuple[np.ndarray, np.ndarray | None]:
-    """(the position of each fill's order among the kept orders, or -1; the order rows kept).
-
-    Kept: the first row of each order_id (as ``prepare`` does); None when every row is kept.
-    """
-    if _arrow_backed(order_ids) and _arrow_backed(fill_ids) and order_ids.dtype == fill_ids.dtype:
-        # One dictionary encoding of both columns by pyarrow: 2-3x faster than pandas' index
-        # lookup, which turns every Arrow string into a Python object first.
-        codes, uniques = pd.factorize(pd.concat([order_ids, fill_ids], ignore_index=True).array)
-        n = len(order_ids)
-        order_codes, fill_codes = np.asarray(codes[:n], dtype=np.int64), np.asarray(codes[n:], dtype=np.int64)
-        rows = np.arange(n)
-        first = np.full(len(uniques) + 1, _INT64_MAX, dtype=np.int64)  # the last slot: code -1 (missing)
-        np.minimum.at(first, order_codes, rows)
-        is_first = first[order_codes] == rows
-        kept = None if is_first.all() else np.flatnonzero(is_first)
-        position_of_code = np.full(len(uniques) + 1, -1, dtype=np.int64)
-        kept_codes = order_codes if kept is None else order_codes[kept]
-        position_of_code[kept_codes] = np.arange(len(kept_codes))
-        position_of_code[-1] = -1  # a missing order_id matches no order
-        return position_of_code[fill_codes], kept
-    index = pd.Index(order_ids)
-    kept = None
-    if not index.is_unique:
-        kept = np.flatnonzero(~order_ids.duplicated(keep="first").to_numpy())
-        index = pd.Index(order_ids.iloc[kept])
-    return (index.get_indexer(fill_ids) if len(fill_ids) else np.zeros(0, dtype=np.intp)), kept
 
 
 def _labels(values) -> pd.Categorical:
@@ -343,8 +314,6 @@ def _positive(values: np.ndarray) -> np.ndarray:
 
 
 _LABELS = ("symbol", "venue", "strategy_id", "side", "status")
-# From this many order and fill rows on, the join runs in a worker thread (see below).
-_THREADED_ROWS = 200_000
 
 
 def _liquidity_flags(fills: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
@@ -370,8 +339,7 @@ def _liquidity_flags(fills: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | Non
     return maker, taker
 
 
-def _compute_order_fills(orders: pd.DataFrame, fills: pd.DataFrame) -> _OrderFills:
-    order_ids, fill_ids = orders["order_id"], fills["order_id"]
+def _compute_order_fills(orders: pd.DataFrame, fills: pd.DataFrame, keys: OrderKeys) -> _OrderFills:
     categorical = {column: isinstance(orders[column].dtype, pd.CategoricalDtype) for column in _LABELS}
 
     def side_work() -> dict:
@@ -399,17 +367,8 @@ def _compute_order_fills(orders: pd.DataFrame, fills: pd.DataFrame) -> _OrderFil
             work["known_quantity"] = quantity * (maker | taker)
         return work
 
-    if len(orders) + len(fills) >= _THREADED_ROWS:
-        # Hashing the order_id text of both frames is the costliest step; pyarrow does it
-        # without the GIL, so it runs in a worker thread while this one does the rest that
-        # does not depend on it (pyarrow and numpy work on other columns, mostly GIL-free).
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            joining = pool.submit(_join, order_ids, fill_ids)
-            work = side_work()
-            position, kept = joining.result()
-    else:
-        position, kept = _join(order_ids, fill_ids)
-        work = side_work()
+    position, kept = keys.join()
+    work = side_work()
     label_codes, prebuilt = work["label_codes"], work["labels"]
     if kept is not None:  # prepare() keeps the first row of an order_id; do the same
         orders = orders.iloc[kept]
@@ -529,12 +488,17 @@ def _compute_order_fills(orders: pd.DataFrame, fills: pd.DataFrame) -> _OrderFil
     )
 
 
-def join_order_fills(orders: pd.DataFrame, fills: pd.DataFrame) -> _OrderFills:
+def join_order_fills(orders: pd.DataFrame, fills: pd.DataFrame, *, keys: OrderKeys | None = None) -> _OrderFills:
     """The per order fill aggregates (the join of fills to orders by order_id, F, first and last
     fill, fees, labels) that both analyzers read. Joining a million fills costs more than all
     the arithmetic after it, so a caller running both analyses computes this once and passes it
-    to each (``order_fills=``); the analyzers compute it themselves otherwise."""
-    return _compute_order_fills(_as_prepared(orders, ORDERS), _as_prepared(fills, FILLS))
+    to each (``order_fills=``); the analyzers compute it themselves otherwise. ``keys``: the
+    order ids already hashed (``order_keys(orders, fills)`` of these prepared frames)."""
+    orders, fills = _as_prepared(orders, ORDERS), _as_prepared(fills, FILLS)
+    if keys is None:
+        keys = order_keys(orders, fills)
+    keys.check(orders, fills)
+    return _compute_order_fills(orders, fills, keys)
 
 
 

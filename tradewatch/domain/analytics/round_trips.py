@@ -33,9 +33,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.compute as pc
 
+from tradewatch.domain.analytics.order_keys import OrderKeys, arrow_text, order_keys
 from tradewatch.domain.analytics.prices import as_nanoseconds
 
 TRIP_COLUMNS = (
@@ -181,58 +181,6 @@ def _directions(long: np.ndarray):
     return _DIRECTIONS.take(long.astype(np.intp))
 
 
-def _arrow_text(column: pd.Series):
-    """The pyarrow array behind an Arrow-backed ``str`` column (one chunk), else None."""
-    if not isinstance(column.dtype, pd.StringDtype):
-        return None
-    chunked = getattr(column.array, "_pa_array", None)
-    if chunked is None:
-        return None
-    if isinstance(chunked, pa.ChunkedArray):
-        return chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
-    return chunked
-
-
-def _run_factorize(values) -> tuple[np.ndarray, int]:
-    """(code per row, -1 when missing; number of distinct values) of a pyarrow string array.
-
-    Equal neighbours share a code without being hashed: only the first value of each run of
-    equal neighbours goes through the hash table. No Python objects are created.
-    """
-    n = len(values)
-    new_run = np.ones(n, dtype=bool)
-    if n > 1:
-        differs = pc.not_equal(values.slice(1), values.slice(0, n - 1))
-        new_run[1:] = differs.fill_null(True).to_numpy(zero_copy_only=False)
-    starts = np.flatnonzero(new_run)
-    encoded = pc.dictionary_encode(values.take(pa.array(starts)) if len(starts) < n else values)
-    run_codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    codes = run_codes if len(starts) == n else np.repeat(run_codes, np.diff(starts, append=n))
-    return codes, len(encoded.dictionary)
-
-
-def _id_codes(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, int]:
-    """(code per row, one shared code for a missing value; number of distinct codes) of an id
-    column: rows with equal ids, and only those, share a code."""
-    if name not in frame.columns:
-        return np.zeros(len(frame), dtype=np.int64), min(len(frame), 1)
-    column = frame[name]
-    arrow = _arrow_text(column)
-    if arrow is not None:
-        codes, count = _run_factorize(arrow)
-    elif isinstance(column.dtype, pd.CategoricalDtype):  # unused categories are not counted
-        codes, present = pd.factorize(column.cat.codes.to_numpy())  # missing (-1) is a value of its own
-        return codes.astype(np.int64), len(present)
-    else:
-        codes, uniques = pd.factorize(column.to_numpy())
-        codes, count = codes.astype(np.int64), len(uniques)
-    missing = codes < 0
-    if missing.any():
-        codes = np.where(missing, count, codes)
-        count += 1
-    return codes, count
-
-
 def _text_source(frame: pd.DataFrame, name: str):
     """The column's values for taking rows into an output frame: a ``str`` column stays a
     StringArray (so the output needs no dtype inference), a categorical one a Categorical (rows
@@ -276,7 +224,7 @@ def _factorize(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
     column = frame[name]
     if isinstance(column.dtype, pd.CategoricalDtype):
         return column.cat.codes.to_numpy().astype(np.int64), np.asarray(column.cat.categories, dtype=object)
-    arrow = _arrow_text(column)
+    arrow = arrow_text(column)
     if arrow is not None:  # hashed by Arrow, without a Python string per row
         encoded = pc.dictionary_encode(arrow)
         codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -289,7 +237,7 @@ def _is_buy(side: pd.Series) -> np.ndarray:
     if isinstance(side.dtype, pd.CategoricalDtype):
         categories = list(side.cat.categories)
         return side.cat.codes.to_numpy() == categories.index("buy") if "buy" in categories else np.zeros(len(side), bool)
-    arrow = _arrow_text(side)
+    arrow = arrow_text(side)
     if arrow is not None:
         return pc.equal(arrow, "buy").fill_null(False).to_numpy(zero_copy_only=False)
     return side.to_numpy() == "buy"
@@ -312,7 +260,7 @@ def _book_codes(fills: pd.DataFrame) -> _Books:
                   _as_text(np.asarray(symbols, dtype=object)))
 
 
-def match_round_trips(fills: pd.DataFrame, *, quantity_decimals: int = 8) -> RoundTrips:
+def match_round_trips(fills: pd.DataFrame, *, quantity_decimals: int = 8, keys: OrderKeys | None = None) -> RoundTrips:
     """Match fills into FIFO round trips per (strategy_id, symbol) book.
 
     ``fills`` is a frame already passed through ``prepare(frame, FILLS)``. See the module
@@ -334,6 +282,9 @@ def match_round_trips(fills: pd.DataFrame, *, quantity_decimals: int = 8) -> Rou
 
     Rows are sorted by exit_at, then entry_at, then the input position of the first opening
     fill, then that of the last closing fill.
+
+    ``keys``: ``order_keys(orders, fills)`` when the caller has hashed the order ids already
+    (otherwise the fills' order ids are hashed here).
 
     ``RoundTrips.open_lots``: one row per opening fill with quantity still open (strategy_id,
     symbol, direction, quantity, entry_at, entry_price = the fill's price, opening_order_id,
@@ -370,7 +321,9 @@ def match_round_trips(fills: pd.DataFrame, *, quantity_decimals: int = 8) -> Rou
     times = nanoseconds(fills["occurred_at"])
     price = fills["price"].to_numpy(dtype="float64")
 
-    order_codes, order_count = _id_codes(fills, "order_id")
+    keys = order_keys(None, fills) if keys is None else keys
+    keys.check(None, fills)
+    order_codes, order_bound, order_count = keys.fill_codes_with_missing()
     book_codes = _book_codes(fills)
     book, books = book_codes.book, book_codes.count
 
@@ -458,7 +411,7 @@ def match_round_trips(fills: pd.DataFrame, *, quantity_decimals: int = 8) -> Rou
     real = ~virtual
     if not real.any():
         return RoundTrips(empty_trips(), open_lots, total_fees, unallocated_fees, int(quantity_decimals))
-    trip_of_piece = _trip_codes(order_codes[order], order_count, sorted_book, piece_open[real], piece_close[real],
+    trip_of_piece = _trip_codes(order_codes[order], order_bound, order_count, sorted_book, piece_open[real], piece_close[real],
                                 books)
     open_input, piece_units, open_fee_share = open_input[real], piece_units[real], open_fee_share[real]
     piece_close = piece_close[real]
@@ -501,12 +454,12 @@ def match_round_trips(fills: pd.DataFrame, *, quantity_decimals: int = 8) -> Rou
     return RoundTrips(trips, open_lots, total_fees, unallocated_fees, int(quantity_decimals))
 
 
-def _trip_codes(sorted_order_codes: np.ndarray, order_count: int, sorted_book: np.ndarray,
+def _trip_codes(sorted_order_codes: np.ndarray, order_bound: int, order_count: int, sorted_book: np.ndarray,
                 piece_open: np.ndarray, piece_close: np.ndarray, books: int) -> np.ndarray:
     """A trip number per matched piece: equal for pieces sharing (book, opening order, closing order).
 
     ``sorted_order_codes``: the order code of each fill in (book, time) order (equal codes for
-    equal order ids, ``order_count`` distinct codes). When every order's fills are contiguous in
+    equal order ids, ``order_count`` distinct codes, each below ``order_bound``). When every order's fills are contiguous in
     that order (the usual case), the pieces of one trip are contiguous too and a trip is a run of
     equal (opening, closing) order codes; otherwise the runs are merged with a hash of
     (book, opening, closing).
@@ -523,7 +476,7 @@ def _trip_codes(sorted_order_codes: np.ndarray, order_count: int, sorted_book: n
     if int(np.count_nonzero(new_run)) == order_count:
         return segment
     starts = np.flatnonzero(new_segment)
-    codes = order_count
+    codes = order_bound
     if books * codes * codes < 2**62:
         key = (piece_book[starts] * codes + opening_code[starts]) * codes + closing_code[starts]
     else:

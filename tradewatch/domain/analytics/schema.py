@@ -163,6 +163,8 @@ class RowProblem:
 class Prepared:
     frame: pd.DataFrame
     problems: list[RowProblem] = field(default_factory=list)
+    # Positions (in the input frame) of the rows kept; None when every row was kept.
+    kept: np.ndarray | None = None
 
 
 def _as_utc(values: pd.Series) -> pd.Series:
@@ -175,12 +177,17 @@ def _as_utc(values: pd.Series) -> pd.Series:
     return converted.astype("datetime64[ns, UTC]")
 
 
-def prepare(frame: pd.DataFrame, spec: FrameSpec, *, max_problems: int = 100) -> Prepared:
+def prepare(frame: pd.DataFrame, spec: FrameSpec, *, max_problems: int = 100,
+            key_codes: np.ndarray | None = None) -> Prepared:
     """Check ``frame`` against ``spec``; return a converted copy and the rows left out.
 
     Missing optional columns are added (NaN, None, or the documented default). Columns the
     spec does not name are kept as they are. At most ``max_problems`` problems are listed
     individually; the count of dropped rows is always exact (``len(frame) - len(result)``).
+
+    ``key_codes``: the key column already hashed by the caller (one integer per row, equal for
+    equal keys, numbered in order of first appearance, -1 for missing, as ``pd.factorize``
+    gives them); the duplicate check then uses them instead of hashing the keys again.
     """
     if not isinstance(frame, pd.DataFrame):
         raise SchemaError(f"{spec.name}: expected a pandas DataFrame, got {type(frame).__name__}")
@@ -247,11 +254,19 @@ def prepare(frame: pd.DataFrame, spec: FrameSpec, *, max_problems: int = 100) ->
     if spec.key is not None:
         # factorize numbers values in order of first appearance, so a row repeats an earlier key
         # exactly when its code is not above every code before it (one hash pass, not two).
-        codes, _ = pd.factorize(out[spec.key])
+        if key_codes is None:
+            codes, _ = pd.factorize(out[spec.key])
+        elif len(key_codes) != len(out):
+            raise ValueError(f"{spec.name}: {len(key_codes)} key codes for {len(out)} rows")
+        else:
+            codes = np.asarray(key_codes)
         duplicated = np.zeros(len(codes), dtype=bool)
         if len(codes) > 1:
             duplicated[1:] = (codes[1:] <= np.maximum.accumulate(codes)[:-1]) & (codes[1:] >= 0)
         flag(duplicated & ~bad, spec.key, f"duplicate {spec.key} (the first row with it is kept)")
     if spec is FILLS and "order_id" in out.columns:
         out["order_id"] = out["order_id"].where(out["order_id"].notna(), out["fill_id"])
-    return Prepared(out.loc[~bad], problems)
+    if not bad.any():
+        return Prepared(out, problems)
+    kept = np.flatnonzero(~bad)
+    return Prepared(out.iloc[kept], problems, kept)
