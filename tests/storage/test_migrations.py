@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 
 from tradewatch.storage.migrate import current_revision, upgrade
 
-HEAD = "0003_analytics_reports"
+HEAD = "0004_detection"
 from tradewatch.storage.schema import metadata
 
 from tradewatch.domain.events.timestamps import ns_to_datetime
@@ -31,7 +31,8 @@ def _is_sqlite_identity_artifact(diff, dialect: str) -> bool:
     op, _schema, table, column, _info, old, new = diff[0]
     return (
         op == "modify_default"
-        and (table, column) in {("audit_events", "seq"), ("rejected_events", "id"), ("alert_delivery_failures", "id")}
+        and (table, column) in {("audit_events", "seq"), ("rejected_events", "id"), ("alert_delivery_failures", "id"),
+                             ("anomalies", "id"), ("detector_models", "id")}
         and old is None
         and isinstance(new, Identity)
     )

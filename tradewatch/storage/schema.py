@@ -28,6 +28,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -169,4 +170,71 @@ analytics_reports = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("seconds", Float, nullable=False),
     Index(None, "created_at"),
+)
+
+# One row per anomaly (detection.anomaly.Anomaly), opened by the detection pipeline and updated
+# while it stays open (last_seen_at_ns, occurrences, the worst severity and score), then
+# resolved. At most one open row per key (detector, metric, entity).
+anomalies = Table(
+    "anomalies",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), Identity(always=False), primary_key=True),
+    Column("key", String(600), nullable=False),
+    Column("detector", String(200), nullable=False),
+    Column("anomaly_type", String(32), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("metric", String(100), nullable=False),
+    Column("observed", Float),
+    Column("baseline", Float),
+    Column("score", Float),
+    Column("entity_kind", String(32), nullable=False),
+    Column("entity", String(200), nullable=False),
+    Column("symbol", String(200)),
+    Column("strategy_id", String(200)),
+    Column("event_ids", JsonDocument, nullable=False),
+    Column("context", JsonDocument, nullable=False),
+    Column("detected_at_ns", BigInteger, nullable=False),
+    Column("detected_at", UtcDateTime(), nullable=False),
+    Column("last_seen_at_ns", BigInteger, nullable=False),
+    Column("occurrences", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("resolved_at_ns", BigInteger),
+    Column("resolved_reason", String(32)),
+    Index("uq_anomalies_open_key", "key", unique=True, postgresql_where=text("status = 'open'"),
+          sqlite_where=text("status = 'open'")),
+    Index(None, "detected_at_ns"),
+    Index(None, "status", "detected_at_ns"),
+)
+
+# The detection pipeline's position in the trail and its detectors' state, written in the
+# same transaction as the anomalies they produced: a redelivered batch finds the cursor past
+# it, and a restart resumes with the windows it had.
+detector_state = Table(
+    "detector_state",
+    metadata,
+    Column("pipeline", String(100), primary_key=True),
+    Column("cursor", String(64), nullable=False),
+    Column("state", LargeBinary, nullable=False),
+    Column("events_applied", BigInteger, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# Trained scikit-learn models: what was trained, on which window and features, with which
+# library version, and the score threshold calibrated on the training scores.
+detector_models = Table(
+    "detector_models",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), Identity(always=False), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("algorithm", String(32), nullable=False),
+    Column("trained_at", UtcDateTime(), nullable=False),
+    Column("window_start_ns", BigInteger, nullable=False),
+    Column("window_end_ns", BigInteger, nullable=False),
+    Column("samples", Integer, nullable=False),
+    Column("features", JsonDocument, nullable=False),
+    Column("library_version", String(64), nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("details", JsonDocument, nullable=False),
+    Column("artifact", LargeBinary, nullable=False),
+    Index(None, "name", "trained_at"),
 )
