@@ -17,7 +17,8 @@ from tradewatch.tasks.logs import configure_logging
 from tradewatch.tasks.settings import Settings, get_settings
 
 QUEUES = ("audit", "analysis", "alerts", "reports")
-TASK_MODULES = ["tradewatch.tasks.ingest", "tradewatch.tasks.alerting", "tradewatch.tasks.analytics"]
+TASK_MODULES = ["tradewatch.tasks.ingest", "tradewatch.tasks.alerting", "tradewatch.tasks.analytics",
+                "tradewatch.tasks.detection"]
 
 
 def create_app(settings: Settings) -> Celery:
@@ -59,6 +60,10 @@ def create_app(settings: Settings) -> Celery:
             "reports.*": {"queue": "reports"},
             # On-demand analytics reports can take minutes on a year of fills: the reports pool.
             "analytics.report": {"queue": "reports"},
+            # Detection follows the trail on the analysis pool; retraining fits models on days of
+            # it, longer than the analysis pool's visibility timeout: the reports pool.
+            "detect.retrain": {"queue": "reports"},
+            "detect.*": {"queue": "analysis"},
         },
         task_create_missing_queues=True,
         worker_hijack_root_logger=False,

@@ -13,7 +13,8 @@ log = get_logger(__name__)
 
 # Downstream consumers fed after each committed batch; each receives (batch_id,).
 # The detectors and compliance issues subscribe their task names here.
-DOWNSTREAM_TASKS: tuple[str, ...] = ()
+# Each is routed by the app's task_routes (detect.* -> queue "analysis").
+DOWNSTREAM_TASKS: tuple[str, ...] = ("detect.batch",)
 
 
 def _confirm(batch_id: str) -> None:

@@ -53,6 +53,13 @@ class Settings(BaseSettings):
     # Downstream fan-out after each ingest batch (detectors, compliance). Off for benchmarks.
     ingest_fanout: bool = True
 
+    # Anomaly detection: the pipeline YAML (detectors and thresholds; the packaged
+    # tradewatch/domain/detection/default_pipeline.yaml when unset), how much of the trail the
+    # daily retrain fits the models on, and how often a worker reloads the latest models.
+    detection_pipeline: Path | None = Field(default=None, description="detection pipeline YAML; default: the packaged default_pipeline.yaml")
+    detection_training_days: float = Field(default=7.0, gt=0, description="the retrain's window of the trail, in days")
+    detection_model_refresh_seconds: float = Field(default=60.0, ge=0, description="a worker reloads trained models at most this often")
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from functools import lru_cache
 
 import redis
@@ -16,6 +18,7 @@ from tradewatch.alerting.state import AlertState
 from tradewatch.storage.alert_failures import AlertFailureStore
 
 from tradewatch.storage.database import make_engine
+from tradewatch.storage.detection import DetectionStore
 from tradewatch.storage.migrate import upgrade
 from tradewatch.storage.store import AuditStore
 from tradewatch.tasks.receipts import ReceiptWriter, redis_url_of
@@ -97,9 +100,68 @@ def deliverer() -> Deliverer:
                      record_failure=AlertFailureStore(engine()).record, missing_receivers=missing)
 
 
+@lru_cache(maxsize=1)
+def detection_store() -> DetectionStore:
+    return DetectionStore(engine())
+
+
+@lru_cache(maxsize=1)
+def detection_config():
+    """The pipeline configuration: TRADEWATCH_DETECTION_PIPELINE's YAML, else the packaged default.
+    A bad file raises PipelineConfigError naming the file, the detector and the key."""
+    from tradewatch.domain.detection.pipeline import PipelineConfig, default_pipeline_config
+
+    path = get_settings().detection_pipeline
+    if path is None:
+        return default_pipeline_config()
+    return PipelineConfig.from_yaml_text(path.read_text(encoding="utf-8"), source=str(path))
+
+
+@lru_cache(maxsize=1)
+def _detection_pipeline():
+    from tradewatch.domain.detection.pipeline import DetectionPipeline
+
+    return DetectionPipeline(detection_config())
+
+
+_models_lock = threading.Lock()
+_models_loaded_at: float | None = None
+
+
+def detection_pipeline():
+    """The process's DetectionPipeline, its model detectors holding the latest trained models
+    (reloaded from the model store at most every detection_model_refresh_seconds, so a retrain
+    reaches every worker within that)."""
+    global _models_loaded_at
+    pipeline = _detection_pipeline()
+    configs = pipeline.model_configs
+    if not configs:
+        return pipeline
+    refresh = get_settings().detection_model_refresh_seconds
+    with _models_lock:
+        if _models_loaded_at is None or time.monotonic() - _models_loaded_at >= refresh:
+            from tradewatch.storage.models import ModelStore
+
+            models = ModelStore(engine())
+            # The store keys models by model name, the pipeline by detector name.
+            pipeline.set_models({config.name: models.latest(config.effective_model_name) for config in configs})
+            _models_loaded_at = time.monotonic()
+    return pipeline
+
+
+def refresh_models() -> None:
+    """Reload the trained models at the next ``detection_pipeline()`` (after a retrain)."""
+    global _models_loaded_at
+    with _models_lock:
+        _models_loaded_at = None
+
+
 def reset() -> None:
     """Forget process-local connections (after a fork)."""
+    global _models_loaded_at
     if engine.cache_info().currsize:
         engine().dispose(close=False)
-    for cached in (engine, store, receipts, state_redis, alert_state, alerting_config, dispatcher, deliverer):
+    for cached in (engine, store, receipts, state_redis, alert_state, alerting_config, dispatcher, deliverer,
+                   detection_store, detection_config, _detection_pipeline):
         cached.cache_clear()
+    _models_loaded_at = None

@@ -1,0 +1,155 @@
+"""Rejection spike rule: a strategy's order rejection rate too high, with hysteresis.
+
+Reads the ``rejection_rate`` observations (``metrics``: rejected / (accepted + rejected) over
+the strategy's last ``rejection_window`` order acknowledgements, a fraction 0..1; one
+observation per accepted or rejected order event), one stream per entity (``by``).
+
+Per stream, at each observation i (counting i itself):
+
+    seen_i     = the number of the stream's observations so far
+    opens when   rate_i > threshold and seen_i >= min_orders
+    clears when  rate_i < clear_below            (clear_below < threshold)
+    otherwise    the condition keeps its previous state
+
+``min_orders`` keeps the first few acknowledgements of a strategy (where one rejection out of
+three is a rate of 0.33) from paging. The gap between ``threshold`` and ``clear_below`` is the
+hysteresis: the rate moves by about 1/rejection_window per order, so a rate hovering around a
+single limit would open and clear the condition on alternate orders, one page per crossing.
+With the gap, one episode of rejections is one anomaly, cleared only once the rate is clearly
+back to normal.
+
+The anomaly (type ``rate_spike``, metric ``rejection_rate``, key
+``<name>|rejection_rate|<by>=<entity>``), at the observation that opened it:
+
+    observed = rate     baseline = threshold     score = rate / threshold
+    context  = threshold, clear_below, min_orders, orders_seen (seen_i)
+
+and a ``Cleared`` with the same key at the time of the observation that cleared it.
+Observations without the entity are skipped.
+
+State, per entity: the observation count (one int) and the key of the open condition. The
+state machine is evaluated per stream with a forward fill of the last decisive observation, so
+any split of the trail into batches gives the same findings.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tradewatch.domain.detection.anomaly import Anomaly, Cleared
+from tradewatch.domain.detection.base import Batch, Finding, State
+from tradewatch.domain.detection.metrics import REJECTION_RATE
+
+
+class RejectionSpikeConfig(BaseModel):
+    """``threshold`` (0 < threshold <= 1): a rate above it opens the condition.
+    ``clear_below`` (0 <= clear_below < threshold): a rate below it clears it.
+    ``min_orders`` (>= 1): observations a stream needs before it can open."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    kind: Literal["rejection_spike"] = "rejection_spike"
+    severity: Literal["info", "warning", "critical"] = "warning"
+    by: Literal["symbol", "strategy_id"] = "strategy_id"
+    threshold: float = Field(0.2, gt=0.0, le=1.0, allow_inf_nan=False)
+    clear_below: float = Field(0.1, ge=0.0, le=1.0, allow_inf_nan=False)
+    min_orders: int = Field(20, ge=1)
+
+    @model_validator(mode="after")
+    def _hysteresis_gap(self) -> RejectionSpikeConfig:
+        if self.clear_below >= self.threshold:
+            raise ValueError(
+                f"detector {self.name!r} (rejection_spike): clear_below ({self.clear_below}) must be less than "
+                f"threshold ({self.threshold}); use a value from 0 up to (not including) the threshold"
+            )
+        return self
+
+
+def transitions(above: np.ndarray, was_open: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Where a condition opens (false -> true) and clears (true -> false), given its value
+    before the first element."""
+    before = np.concatenate(([was_open], above[:-1]))
+    return above & ~before, ~above & before
+
+
+def hysteresis(sets: np.ndarray, resets: np.ndarray, was_open: bool) -> np.ndarray:
+    """The condition after each element: true after a set, false after a reset, unchanged
+    otherwise (``sets`` and ``resets`` never both true)."""
+    decisive = np.flatnonzero(sets | resets)
+    last = np.full(sets.size, -1)
+    last[decisive] = decisive
+    last = np.maximum.accumulate(last)
+    return np.where(last >= 0, sets[np.maximum(last, 0)], was_open)
+
+
+class RejectionSpikeRule:
+    """Opens when a stream's rejection rate exceeds ``threshold`` (after ``min_orders``
+    observations); clears when it falls below ``clear_below`` (see the module docstring)."""
+
+    def __init__(self, config: RejectionSpikeConfig) -> None:
+        self.config = config
+        self.name = config.name
+
+    def detect(self, batch: Batch, state: State) -> list[Finding]:
+        seen: dict = state.setdefault("seen", {})
+        open_keys: dict = state.setdefault("open", {})
+        observations = batch.observations
+        mask = ((observations["metric"].to_numpy() == REJECTION_RATE)
+                & observations[self.config.by].notna().to_numpy())
+        rates = observations.loc[mask].reset_index(drop=True)
+        found: list[tuple[int, Finding]] = []
+        for entity, rows in rates.groupby(self.config.by, sort=False).indices.items():
+            found.extend(self._stream(str(entity), rates.iloc[rows], rows, seen, open_keys))
+        found.sort(key=lambda item: item[0])  # batch order, as a single pass would give
+        return [finding for _, finding in found]
+
+    def tick(self, now_ns: int, state: State) -> list[Finding]:
+        return []
+
+    def _stream(self, entity: str, rows: pd.DataFrame, positions: np.ndarray, seen: dict,
+                open_keys: dict) -> list[tuple[int, Finding]]:
+        config = self.config
+        rate = rows["value"].to_numpy(dtype=np.float64)
+        counts = int(seen.get(entity, 0)) + np.arange(1, rate.size + 1)
+        seen[entity] = int(counts[-1])
+        was_open = entity in open_keys
+        condition = hysteresis((rate > config.threshold) & (counts >= config.min_orders), rate < config.clear_below,
+                               was_open)
+        opens, clears = transitions(condition, was_open)
+
+        found: list[tuple[int, Finding]] = []
+        times = rows["occurred_at_ns"].to_numpy()
+        for i in np.flatnonzero(opens | clears):
+            if clears[i]:
+                found.append((int(positions[i]), Cleared(key=open_keys.pop(entity), cleared_at_ns=int(times[i]))))
+                continue
+            anomaly = self._anomaly(entity, rows.iloc[i], int(counts[i]))
+            open_keys[entity] = anomaly.key
+            found.append((int(positions[i]), anomaly))
+        return found
+
+    def _anomaly(self, entity: str, row: pd.Series, orders_seen: int) -> Anomaly:
+        config = self.config
+        rate = float(row["value"])
+        return Anomaly(
+            detector=config.name,
+            anomaly_type="rate_spike",
+            severity=config.severity,
+            metric=REJECTION_RATE,
+            observed=rate,
+            baseline=config.threshold,
+            score=rate / config.threshold,
+            entity_kind=config.by,
+            entity=entity,
+            detected_at_ns=int(row["occurred_at_ns"]),
+            symbol=row["symbol"],
+            strategy_id=row["strategy_id"],
+            event_ids=(str(row["event_id"]),),
+            context={"threshold": config.threshold, "clear_below": config.clear_below,
+                     "min_orders": config.min_orders, "orders_seen": orders_seen},
+        )

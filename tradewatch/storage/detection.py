@@ -1,0 +1,503 @@
+"""DetectionStore: the detection pipeline's persistence (its cursor, its state, its anomalies).
+
+The pipeline (``domain.detection.pipeline``) is pure: it reads an event frame and a state and
+returns findings and the next state. This store feeds it the trail and keeps what it returns:
+
+- ``follow_frame`` reads the trail after a cursor as an event frame (``event_frame.EVENT_COLUMNS``)
+  straight from SQL, with the watermark rule of ``AuditStore.follow``: on PostgreSQL rows in
+  (txid, seq) order and only of transactions below the snapshot's xmin, so a row another ingest
+  worker commits late is delivered later, never skipped; on SQLite (one writer) plain seq order.
+- ``apply_pending`` runs the pipeline over what is new, one transaction per chunk: the
+  ``detector_state`` row is locked (``SELECT ... FOR UPDATE``), the state decoded, the chunk
+  read from the stored cursor, the pipeline applied, the anomalies written, and cursor, state
+  and anomalies committed together. A redelivered call finds the cursor past its events (a
+  no-op); two workers calling it at once queue on the row lock, so together they do exactly
+  what one sequential run does. On SQLite the first statement of the transaction is a write,
+  which takes the database's single write lock and serialises callers the same way.
+- ``tick`` is the same for the beat's ``pipeline.tick(now_ns)`` (absence rules, quiet periods).
+
+Anomaly rows: an anomaly opened by the pipeline is inserted with status ``open``; while open it
+is updated (last_seen_at_ns, occurrences, the worst severity, the largest score); a resolution
+sets status ``resolved``, resolved_at_ns and resolved_reason. One instance of a condition is
+identified by its key and its first finding's detected_at_ns; an instance opened and resolved
+within one chunk is inserted already resolved, so the partial unique index (one open row per
+key) always holds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from tradewatch.domain.detection.anomaly import Anomaly
+from tradewatch.domain.detection.event_frame import (
+    ENVELOPE_COLUMNS,
+    EVENT_COLUMNS,
+    NUMBER_PAYLOAD_COLUMNS,
+    TEXT_PAYLOAD_COLUMNS,
+)
+from tradewatch.domain.events.timestamps import ns_to_datetime
+from tradewatch.domain.trail import FollowCursor
+from tradewatch.storage.schema import anomalies, detector_state
+
+if TYPE_CHECKING:  # the pipeline loads every detector (scikit-learn too): imported where it runs
+    from tradewatch.domain.detection.pipeline import DetectionPipeline, DetectionResult, PipelineState, Resolution
+
+# Payload fields the event models declare as decimals, by event type: stored as exact decimal
+# strings (see storage.schema), so for these types a string is a number. For any other type a
+# field of that name is an engine's own extra field, a number only when sent as a JSON number
+# (event_frame treats it the same way).
+DECLARED_NUMBERS: dict[str, tuple[str, ...]] = {
+    "quantity": ("order", "fill", "position_update"),
+    "price": ("fill",),
+    "bid": ("market_data", "fill"),
+    "ask": ("market_data", "fill"),
+    "last": ("market_data",),
+    "volume": ("market_data",),
+    "arrival_price": ("fill",),
+    "decision_price": ("order",),
+    "fee": ("fill",),
+    "realized_pnl": ("position_update",),
+    "unrealized_pnl": ("position_update",),
+}
+assert set(DECLARED_NUMBERS) == set(NUMBER_PAYLOAD_COLUMNS)
+
+_ENVELOPE_TEXT = ("event_id", "event_type", "source", "strategy_id", "symbol", "signal_id", "order_id")
+_SELECTED = ("txid", "seq", "occurred_at_ns", "received_at_ns", *_ENVELOPE_TEXT, *TEXT_PAYLOAD_COLUMNS,
+             *NUMBER_PAYLOAD_COLUMNS)
+_POSITION = {name: index for index, name in enumerate(_SELECTED)}
+
+
+def _types(column: str) -> str:
+    return ", ".join(f"'{t}'" for t in DECLARED_NUMBERS[column])
+
+
+def _postgres_select() -> str:
+    numbers = [
+        f"CASE WHEN jsonb_typeof(payload->'{c}') = 'number' OR (event_type IN ({_types(c)}) "
+        f"AND jsonb_typeof(payload->'{c}') = 'string') THEN (payload->>'{c}')::float8 END"
+        for c in NUMBER_PAYLOAD_COLUMNS
+    ]
+    return ", ".join([
+        "txid", "seq", "occurred_at_ns",
+        # Exact: extract(epoch) is numeric, received_at has microseconds.
+        "(extract(epoch FROM received_at) * 1000000)::int8 * 1000",
+        "event_id::text", *_ENVELOPE_TEXT[1:],
+        *(f"payload->>'{c}'" for c in TEXT_PAYLOAD_COLUMNS),
+        *numbers,
+    ])
+
+
+def _sqlite_select() -> str:
+    numbers = [
+        f"CASE WHEN json_type(payload, '$.{c}') IN ('integer', 'real') OR (event_type IN ({_types(c)}) "
+        f"AND json_type(payload, '$.{c}') = 'text') THEN CAST(json_extract(payload, '$.{c}') AS REAL) END"
+        for c in NUMBER_PAYLOAD_COLUMNS
+    ]
+    # received_at is stored as 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC): whole seconds plus the digits.
+    received = (
+        "CAST(strftime('%s', received_at) AS INTEGER) * 1000000000 + CASE WHEN instr(received_at, '.') > 0 "
+        "THEN CAST(substr(substr(received_at, instr(received_at, '.') + 1) || '000000', 1, 6) AS INTEGER) * 1000 "
+        "ELSE 0 END"
+    )
+    return ", ".join([
+        "txid", "seq", "occurred_at_ns", received, *_ENVELOPE_TEXT,
+        *(f"CAST(json_extract(payload, '$.{c}') AS TEXT)" for c in TEXT_PAYLOAD_COLUMNS),
+        *numbers,
+    ])
+
+
+_PG_FOLLOW = (
+    f"SELECT {_postgres_select()} FROM audit_events "
+    "WHERE (txid, seq) > (%(txid)s, %(seq)s) AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint "
+    "ORDER BY txid, seq LIMIT %(limit)s"
+)
+_SQLITE_FOLLOW = f"SELECT {_sqlite_select()} FROM audit_events WHERE seq > :seq ORDER BY seq LIMIT :limit"
+_PG_BETWEEN = (
+    f"SELECT {_postgres_select()} FROM audit_events "
+    "WHERE occurred_at_ns >= %(start)s AND occurred_at_ns < %(end)s ORDER BY seq LIMIT %(limit)s"
+)
+_SQLITE_BETWEEN = (
+    f"SELECT {_sqlite_select()} FROM audit_events "
+    "WHERE occurred_at_ns >= :start AND occurred_at_ns < :end ORDER BY seq LIMIT :limit"
+)
+
+
+def frame_from_rows(rows: Sequence[tuple]) -> pd.DataFrame:
+    """The event frame of rows in ``_SELECTED`` order: one 2-d object array of the driver's
+    values (a single C loop), then one typed array per column; no per-row Python work."""
+    table = np.array(rows, dtype=object) if rows else np.empty((0, len(_SELECTED)), dtype=object)
+    data: dict[str, np.ndarray | pd.Series] = {}
+    for name in ("seq", "occurred_at_ns", "received_at_ns"):
+        data[name] = table[:, _POSITION[name]].astype(np.int64)
+    for name in _ENVELOPE_TEXT + TEXT_PAYLOAD_COLUMNS:
+        # Explicitly object (str or None), as event_frame has them: pandas would infer its str dtype.
+        data[name] = pd.Series(table[:, _POSITION[name]], dtype=object)
+    for name in NUMBER_PAYLOAD_COLUMNS:
+        # The driver returns None for SQL NULL; float64 turns it into NaN.
+        data[name] = table[:, _POSITION[name]].astype(np.float64)
+    return pd.DataFrame(data, columns=list(EVENT_COLUMNS))
+
+
+assert set(ENVELOPE_COLUMNS + TEXT_PAYLOAD_COLUMNS + NUMBER_PAYLOAD_COLUMNS) == set(_SELECTED) - {"txid"}
+
+
+@dataclass
+class DetectionRun:
+    """What ``apply_pending`` or ``tick`` did, over all its chunks: the anomalies opened and
+    escalated and the resolutions (for alerting), and counts."""
+
+    pipeline: str
+    opened: list[Anomaly] = field(default_factory=list)
+    escalated: list[Anomaly] = field(default_factory=list)
+    resolved: list[Resolution] = field(default_factory=list)
+    events: int = 0
+    observations: int = 0
+    findings: int = 0
+    chunks: int = 0
+    cursor: str = ""
+
+    def add(self, result: DetectionResult) -> None:
+        self.opened += result.opened
+        self.escalated += result.escalated
+        self.resolved += result.resolved
+        self.events += result.events
+        self.observations += result.observations
+        self.findings += result.findings
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pipeline": self.pipeline, "events": self.events, "observations": self.observations,
+            "findings": self.findings, "opened": len(self.opened), "escalated": len(self.escalated),
+            "resolved": len(self.resolved), "chunks": self.chunks, "cursor": self.cursor,
+        }
+
+
+def _finite(value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _larger(a: float | None, b: float | None) -> float | None:
+    present = [v for v in (a, b) if v is not None]
+    return max(present) if present else None
+
+
+class DetectorStateError(RuntimeError):
+    """The stored pipeline state cannot be decoded (written by an incompatible version)."""
+
+
+class DetectionStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.postgres = engine.dialect.name == "postgresql"
+
+    # ------------------------------------------------------------------ reads of the trail
+
+    def follow_frame(self, cursor: FollowCursor | None = None, limit: int = 20_000) -> tuple[pd.DataFrame, FollowCursor]:
+        """The event frame of up to ``limit`` events after ``cursor`` and the cursor after them
+        (``cursor`` itself when there is nothing new)."""
+        with self.engine.connect() as conn:
+            return self._follow_frame(conn, cursor or FollowCursor(), limit)
+
+    def frame_between(self, start_ns: int, end_ns: int, *, limit: int | None = None) -> pd.DataFrame:
+        """The event frame of the events with occurred_at in [start_ns, end_ns), in seq order
+        (at most ``limit``, the earliest seqs)."""
+        limit = limit if limit is not None else 2**62
+        with self.engine.connect() as conn:
+            if self.postgres:
+                rows = self._fetch(conn, _PG_BETWEEN, {"start": start_ns, "end": end_ns, "limit": limit})
+            else:
+                rows = self._fetch(conn, _SQLITE_BETWEEN, {"start": start_ns, "end": end_ns, "limit": limit})
+        return frame_from_rows(rows)
+
+    def _follow_frame(self, conn: Connection, cursor: FollowCursor, limit: int) -> tuple[pd.DataFrame, FollowCursor]:
+        if self.postgres:
+            rows = self._fetch(conn, _PG_FOLLOW, {"txid": cursor.txid, "seq": cursor.seq, "limit": limit})
+        else:
+            rows = self._fetch(conn, _SQLITE_FOLLOW, {"seq": cursor.seq, "limit": limit})
+        if not rows:
+            return frame_from_rows(rows), cursor
+        last = rows[-1]
+        return frame_from_rows(rows), FollowCursor(int(last[0]), int(last[1]))
+
+    @staticmethod
+    def _fetch(conn: Connection, sql: str, parameters: dict) -> list[tuple]:
+        # The DBAPI cursor of the connection's (possibly open) transaction: plain tuples, no Row objects.
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            cursor.execute(sql, parameters)
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
+    # ------------------------------------------------------------------ applying the pipeline
+
+    def apply_pending(
+        self,
+        pipeline: DetectionPipeline,
+        *,
+        name: str = "default",
+        limit: int = 20_000,
+        max_events: int = 200_000,
+        before_commit: Callable[[DetectionResult], None] | None = None,
+    ) -> DetectionRun:
+        """Run ``pipeline`` over the events after the stored cursor, ``limit`` per transaction,
+        until none is left or ``max_events`` were applied.
+
+        ``before_commit(result)`` is called with each chunk's ``DetectionResult`` inside its
+        transaction, after the anomalies are written: the caller hands the chunk's alerts to the
+        router there, so a failure to do so rolls the chunk back and a retry raises them again
+        (the router absorbs an alert raised twice), where raising after the commit could lose them."""
+        run = DetectionRun(pipeline=name)
+        while run.events < max_events:
+            with self.engine.begin() as conn:
+                row = self._lock(conn, name)
+                cursor = FollowCursor.from_token(row.cursor)
+                frame, cursor = self._follow_frame(conn, cursor, min(limit, max_events - run.events))
+                if frame.empty:
+                    run.cursor = cursor.to_token()
+                    break
+                result = pipeline.detect_all(frame, self._state(pipeline, row.state, name))
+                self._write_anomalies(conn, result)
+                self._save(conn, name, cursor, result.state, row.events_applied + len(frame))
+                if before_commit is not None:
+                    before_commit(result)
+            run.add(result)
+            run.chunks += 1
+            run.cursor = cursor.to_token()
+        return run
+
+    def tick(self, pipeline: DetectionPipeline, now_ns: int, *, name: str = "default",
+             before_commit: Callable[[DetectionResult], None] | None = None) -> DetectionRun:
+        """``pipeline.tick(now_ns)`` on the stored state, persisted like a chunk (``before_commit``
+        as in ``apply_pending``)."""
+        run = DetectionRun(pipeline=name)
+        with self.engine.begin() as conn:
+            row = self._lock(conn, name)
+            result = pipeline.tick(int(now_ns), self._state(pipeline, row.state, name))
+            self._write_anomalies(conn, result)
+            self._save(conn, name, FollowCursor.from_token(row.cursor), result.state, row.events_applied)
+            if before_commit is not None:
+                before_commit(result)
+        run.add(result)
+        run.chunks = 1
+        run.cursor = row.cursor
+        return run
+
+    def state(self, name: str = "default") -> tuple[FollowCursor, bytes | None, int]:
+        """The stored cursor, encoded state (None before the first run) and events applied."""
+        d = detector_state.c
+        with self.engine.connect() as conn:
+            row = conn.execute(select(d.cursor, d.state, d.events_applied).where(d.pipeline == name)).first()
+        if row is None:
+            return FollowCursor(), None, 0
+        return FollowCursor.from_token(row.cursor), (bytes(row.state) or None), row.events_applied
+
+    def _lock(self, conn: Connection, name: str):
+        """Create the pipeline's row if missing, then lock it for this transaction. On SQLite the
+        INSERT, a write, takes the database's write lock until commit (one writer at a time)."""
+        dialect_insert = postgresql.insert if self.postgres else sqlite.insert
+        conn.execute(
+            dialect_insert(detector_state)
+            .values(pipeline=name, cursor="", state=b"", events_applied=0, updated_at=datetime.now(timezone.utc))
+            .on_conflict_do_nothing(index_elements=["pipeline"])
+        )
+        d = detector_state.c
+        return conn.execute(
+            select(d.cursor, d.state, d.events_applied).where(d.pipeline == name).with_for_update()
+        ).one()
+
+    @staticmethod
+    def _state(pipeline: DetectionPipeline, stored: bytes | None, name: str) -> PipelineState:
+        # Imported here: the pipeline loads every detector (scikit-learn included), which the
+        # processes that only read anomalies need not.
+        from tradewatch.domain.detection.pipeline import PipelineState
+        from tradewatch.domain.detection.state_codec import StateCodecError
+
+        if not stored:
+            return pipeline.new_state()
+        try:
+            return PipelineState.from_bytes(bytes(stored))
+        except StateCodecError as exc:
+            raise DetectorStateError(
+                f"the stored state of detection pipeline {name!r} cannot be read ({exc}). Detection stops rather "
+                f"than silently forget its windows and open anomalies; to start afresh from the current cursor, "
+                f"run: UPDATE detector_state SET state = '' WHERE pipeline = '{name}'"
+            ) from exc
+
+    @staticmethod
+    def _save(conn: Connection, name: str, cursor: FollowCursor, state: PipelineState, events_applied: int) -> None:
+        conn.execute(
+            update(detector_state)
+            .where(detector_state.c.pipeline == name)
+            .values(cursor=cursor.to_token(), state=state.to_bytes(), events_applied=events_applied,
+                    updated_at=datetime.now(timezone.utc))
+        )
+
+    # ------------------------------------------------------------------ anomaly rows
+
+    def _write_anomalies(self, conn: Connection, result: DetectionResult) -> None:
+        """Persist one pipeline result: resolutions first (they free their key), then the open
+        anomalies opened, escalated or seen again in it."""
+        keys = {a.key for a in result.opened} | {a.key for a in result.escalated}
+        keys |= {o.anomaly.key for o in result.updated} | {r.anomaly.key for r in result.resolved}
+        if not keys:
+            return
+        a = anomalies.c
+        open_rows: dict[str, tuple[int, int]] = {}  # key -> (id, detected_at_ns) of the open row
+        keys_list = sorted(keys)
+        for start in range(0, len(keys_list), 500):
+            query = select(a.id, a.key, a.detected_at_ns).where(a.status == "open", a.key.in_(keys_list[start : start + 500]))
+            open_rows.update({row.key: (row.id, row.detected_at_ns) for row in conn.execute(query)})
+
+        seen = {_instance(o.anomaly): o for o in result.updated}
+        resolved_instances: set[tuple[str, int]] = set()
+        resolved_updates, resolved_inserts = [], []
+        for resolution in result.resolved:
+            anomaly = resolution.anomaly
+            instance = _instance(anomaly)
+            resolved_instances.add(instance)
+            stored = open_rows.get(anomaly.key)
+            if stored is not None and stored[1] == anomaly.detected_at_ns:
+                later = seen.get(instance)
+                resolved_updates.append({
+                    "row_id": stored[0], "resolved_at_ns": int(resolution.resolved_at_ns),
+                    "resolved_reason": resolution.reason, "severity": anomaly.severity,
+                    "last_seen_at_ns": later.last_seen_at_ns if later else None,
+                    "occurrences": later.occurrences if later else None,
+                    "max_score": _finite(later.max_score) if later else None,
+                })
+                del open_rows[anomaly.key]
+            else:  # opened and resolved within this result
+                row = self._row(anomaly, seen.get(instance))
+                row.update(status="resolved", resolved_at_ns=int(resolution.resolved_at_ns),
+                           resolved_reason=resolution.reason)
+                resolved_inserts.append(row)
+        if resolved_updates:
+            conn.execute(
+                update(anomalies)
+                .where(a.id == bindparam("row_id"))
+                .values(
+                    status="resolved", resolved_at_ns=bindparam("resolved_at_ns"),
+                    resolved_reason=bindparam("resolved_reason"), severity=bindparam("severity"),
+                    last_seen_at_ns=func.coalesce(bindparam("last_seen_at_ns"), a.last_seen_at_ns),
+                    occurrences=func.coalesce(bindparam("occurrences"), a.occurrences),
+                    score=func.coalesce(bindparam("max_score"), a.score),
+                ),
+                resolved_updates,
+            )
+        if resolved_inserts:
+            conn.execute(anomalies.insert(), resolved_inserts)
+
+        # What is still open after this result, latest view of each instance.
+        current: dict[tuple[str, int], tuple[Anomaly, Any]] = {}
+        for anomaly in result.opened:
+            current[_instance(anomaly)] = (anomaly, None)
+        for opened in result.updated:
+            current[_instance(opened.anomaly)] = (opened.anomaly, opened)
+        escalated = {_instance(e): e.severity for e in result.escalated}
+        inserts, updates, superseded = [], [], []
+        for instance, (anomaly, opened) in current.items():
+            if instance in resolved_instances:
+                continue
+            stored = open_rows.get(instance[0])
+            severity = _worst(anomaly.severity, escalated.get(instance))
+            if stored is not None and stored[1] == instance[1]:
+                updates.append({
+                    "row_id": stored[0], "severity": severity,
+                    "last_seen_at_ns": opened.last_seen_at_ns if opened else None,
+                    "occurrences": opened.occurrences if opened else None,
+                    "max_score": _finite(opened.max_score) if opened else None,
+                })
+            else:
+                if stored is not None:
+                    # An open row the pipeline's state does not know (the state was reset): it
+                    # can no longer be resolved by the pipeline, and the key must be free.
+                    superseded.append({"row_id": stored[0], "resolved_at_ns": instance[1]})
+                row = self._row(anomaly, opened)
+                row["severity"] = severity
+                inserts.append(row)
+        if superseded:
+            conn.execute(
+                update(anomalies).where(a.id == bindparam("row_id"))
+                .values(status="resolved", resolved_at_ns=bindparam("resolved_at_ns"), resolved_reason="superseded"),
+                superseded,
+            )
+        if inserts:
+            conn.execute(anomalies.insert(), inserts)
+        if updates:
+            conn.execute(
+                update(anomalies)
+                .where(a.id == bindparam("row_id"))
+                .values(
+                    severity=bindparam("severity"),
+                    last_seen_at_ns=func.coalesce(bindparam("last_seen_at_ns"), a.last_seen_at_ns),
+                    occurrences=func.coalesce(bindparam("occurrences"), a.occurrences),
+                    score=func.coalesce(bindparam("max_score"), a.score),
+                ),
+                updates,
+            )
+
+    @staticmethod
+    def _row(anomaly: Anomaly, opened=None) -> dict[str, Any]:
+        """The anomalies row of an instance: its first finding, with what has been seen since."""
+        body = anomaly.to_dict()
+        score = body["score"]
+        if opened is not None:
+            score = _larger(_finite(opened.max_score), score)
+        return {
+            "key": anomaly.key, "detector": anomaly.detector, "anomaly_type": anomaly.anomaly_type,
+            "severity": anomaly.severity, "metric": anomaly.metric, "observed": body["observed"],
+            "baseline": body["baseline"], "score": score, "entity_kind": anomaly.entity_kind,
+            "entity": anomaly.entity, "symbol": anomaly.symbol, "strategy_id": anomaly.strategy_id,
+            "event_ids": list(anomaly.event_ids), "context": dict(anomaly.context),
+            "detected_at_ns": int(anomaly.detected_at_ns), "detected_at": ns_to_datetime(int(anomaly.detected_at_ns)),
+            "last_seen_at_ns": int(opened.last_seen_at_ns) if opened is not None else int(anomaly.detected_at_ns),
+            "occurrences": int(opened.occurrences) if opened is not None else 1,
+            "status": "open", "resolved_at_ns": None, "resolved_reason": None,
+        }
+
+    # ------------------------------------------------------------------ anomaly queries
+
+    def open_anomalies(self) -> list[dict[str, Any]]:
+        """The open anomalies, oldest first."""
+        a = anomalies.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(anomalies).where(a.status == "open").order_by(a.detected_at_ns, a.id))
+            return [dict(row._mapping) for row in rows]
+
+    def anomalies(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """The most recently opened anomalies (``status`` "open" or "resolved", or both), newest first."""
+        if status not in (None, "open", "resolved"):
+            raise ValueError(f"status {status!r}: accepted are 'open', 'resolved' or None (both)")
+        a = anomalies.c
+        query = select(anomalies).order_by(a.id.desc()).limit(limit)
+        if status is not None:
+            query = query.where(a.status == status)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+
+_RANK = {"info": 0, "warning": 1, "critical": 2}
+
+
+def _worst(severity: str, other: str | None) -> str:
+    if other is None:
+        return severity
+    return other if _RANK[other] > _RANK[severity] else severity
+
+
+def _instance(anomaly: Anomaly) -> tuple[str, int]:
+    """One instance of a condition: its key and the time of its first finding."""
+    return anomaly.key, int(anomaly.detected_at_ns)
