@@ -30,6 +30,7 @@ One row per event, in seq order. Envelope columns, then the payload fields detec
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Iterable
 
@@ -46,6 +47,7 @@ NUMBER_PAYLOAD_COLUMNS = ("quantity", "price", "bid", "ask", "last", "volume", "
                           "fee", "realized_pnl", "unrealized_pnl")
 EVENT_COLUMNS = ENVELOPE_COLUMNS + TEXT_PAYLOAD_COLUMNS + NUMBER_PAYLOAD_COLUMNS
 _INT_COLUMNS = ("seq", "occurred_at_ns", "received_at_ns")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def empty_event_frame() -> pd.DataFrame:
@@ -92,7 +94,8 @@ def event_frame(events: Iterable[EventBase | StoredEvent]) -> pd.DataFrame:
     rows = []
     for position, item in enumerate(events):
         if isinstance(item, StoredEvent):
-            received = int(item.received_at.timestamp() * 1_000_000) * 1_000
+            # Exact integer arithmetic: a float timestamp can be a microsecond off.
+            received = (item.received_at - _EPOCH) // timedelta(microseconds=1) * 1_000
             rows.append(event_row(item.event, seq=item.seq, received_at_ns=received))
         else:
             rows.append(event_row(item, seq=position))
