@@ -10,41 +10,25 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from tests import factories
+from tests.domain.detection.builders import SECOND, T0, at, detect_in_batches, source_events
+from tests.domain.detection.builders import event_batch as batch
 from tradewatch.domain.detection import state_codec
 from tradewatch.domain.detection.anomaly import Cleared
-from tradewatch.domain.detection.base import Batch
 from tradewatch.domain.detection.clock_skew import ClockSkewConfig, ClockSkewRule, range_minimum
-from tradewatch.domain.detection.event_frame import EVENT_COLUMNS, NUMBER_PAYLOAD_COLUMNS, event_frame
-
-T0 = 1_795_000_000_000_000_000
-SECOND = 1_000_000_000
+from tradewatch.domain.detection.event_frame import event_frame
 
 
 def events(rows: list[tuple[float, float]], sources: list[str] | None = None) -> pd.DataFrame:
     """rows: (received seconds after T0, delay seconds); occurred = received - delay."""
-    n = len(rows)
-    columns = {name: [None] * n for name in EVENT_COLUMNS}
-    columns.update({name: [np.nan] * n for name in NUMBER_PAYLOAD_COLUMNS})
     received = T0 + np.rint(np.asarray([r for r, _ in rows], dtype=np.float64) * SECOND).astype(np.int64)
     delay = np.rint(np.asarray([d for _, d in rows], dtype=np.float64) * SECOND).astype(np.int64)
-    columns.update({
-        "seq": np.arange(n, dtype=np.int64), "event_id": [f"e{i}" for i in range(n)],
-        "event_type": ["market_data"] * n, "source": sources if sources is not None else ["engine-1"] * n,
-        "received_at_ns": received, "occurred_at_ns": received - delay,
-    })
-    return pd.DataFrame(columns)[list(EVENT_COLUMNS)]
-
-
-def batch(frame: pd.DataFrame) -> Batch:
-    return Batch(events=frame, observations=pd.DataFrame())
+    return source_events(event_types=["market_data"] * len(rows),
+                         sources=sources if sources is not None else ["engine-1"] * len(rows),
+                         received_at_ns=received, occurred_at_ns=received - delay)
 
 
 def rule(**fields) -> ClockSkewRule:
     return ClockSkewRule(ClockSkewConfig(name="skew", **fields))
-
-
-def at(seconds: float) -> int:
-    return T0 + int(seconds * SECOND)
 
 
 def test_opens_when_the_minimum_delay_is_beyond_tolerance_and_clears_when_back():
@@ -168,12 +152,7 @@ def test_any_split_into_batches_gives_the_same_findings(steps, cuts):
     whole_state: dict = {}
     whole = detector.detect(batch(frame), whole_state)
 
-    state: dict = {}
-    split = []
-    bounds = sorted({0, len(steps), *[min(c, len(steps)) for c in cuts]})
-    for start, end in zip(bounds, bounds[1:]):
-        split += detector.detect(batch(frame.iloc[start:end]), state)
-        state = state_codec.decode(state_codec.encode(state))
+    split, state = detect_in_batches(detector, frame, cuts, batch)
     assert split == whole
     assert state["open"] == whole_state["open"]
     for source, window in whole_state["windows"].items():

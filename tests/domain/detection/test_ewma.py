@@ -4,39 +4,17 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from tests.domain.detection.builders import detect
 from tradewatch.domain.detection.anomaly import Anomaly, Cleared
-from tradewatch.domain.detection.base import Batch
-from tradewatch.domain.detection.event_frame import empty_event_frame
 from tradewatch.domain.detection.ewma import EwmaConfig, EwmaDetector
 
 # Warm-up [9, 11, 9, 11]: mu = 10, sigma^2 = 4 / 3. lambda = 0.5: sigma_z = sigma sqrt(0.5 / 1.5) = 2 / 3.
 # L = 3: the control limit is |z - mu| > 2.
 WARMUP = [9, 11, 9, 11]
 SIGMA_Z = 2 / 3
-
-
-def observations(values, symbols="AAPL", metric="spread_bps", start=0) -> pd.DataFrame:
-    n = len(values)
-    symbols = [symbols] * n if isinstance(symbols, str) else list(symbols)
-    return pd.DataFrame({
-        "seq": np.arange(start, start + n, dtype=np.int64),
-        "event_id": pd.Series([f"e{i}" for i in range(start, start + n)], dtype=object),
-        "occurred_at_ns": np.arange(start, start + n, dtype=np.int64) * 1_000,
-        "metric": pd.Series([metric] * n, dtype=object),
-        "value": np.asarray(values, dtype=np.float64),
-        "symbol": pd.Series(symbols, dtype=object),
-        "strategy_id": pd.Series(["momentum"] * n, dtype=object),
-        "source": pd.Series(["feed-1"] * n, dtype=object),
-    })
-
-
-def detect(detector, values, state=None, **kwargs):
-    return detector.detect(Batch(empty_event_frame(), observations(values, **kwargs)), {} if state is None else state)
 
 
 def ewma(**overrides) -> EwmaDetector:

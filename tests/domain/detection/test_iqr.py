@@ -3,37 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from tradewatch.domain.detection.base import Batch
-from tradewatch.domain.detection.event_frame import empty_event_frame
+from tests.domain.detection.builders import detect
 from tradewatch.domain.detection.iqr import IqrConfig, IqrDetector
 from tradewatch.domain.detection.streams import row_median, row_quantile
 
 # 1..10: Q1 at position 0.25 * 9 = 2.25 -> 3.25; Q3 at 6.75 -> 7.75; IQR 4.5.
 # k = 3: fences 3.25 - 13.5 = -10.25 and 7.75 + 13.5 = 21.25.
 WINDOW = [3, 7, 1, 10, 5, 2, 8, 4, 9, 6]
-
-
-def observations(values, symbols="AAPL", metric="fill_latency_seconds", start=0) -> pd.DataFrame:
-    n = len(values)
-    symbols = [symbols] * n if isinstance(symbols, str) else list(symbols)
-    return pd.DataFrame({
-        "seq": np.arange(start, start + n, dtype=np.int64),
-        "event_id": pd.Series([f"e{i}" for i in range(start, start + n)], dtype=object),
-        "occurred_at_ns": np.arange(start, start + n, dtype=np.int64) * 1_000,
-        "metric": pd.Series([metric] * n, dtype=object),
-        "value": np.asarray(values, dtype=np.float64),
-        "symbol": pd.Series(symbols, dtype=object),
-        "strategy_id": pd.Series(["momentum"] * n, dtype=object),
-        "source": pd.Series(["engine-1"] * n, dtype=object),
-    })
-
-
-def detect(detector, values, state=None, **kwargs):
-    return detector.detect(Batch(empty_event_frame(), observations(values, **kwargs)), {} if state is None else state)
 
 
 def iqr(**overrides) -> IqrDetector:

@@ -2,43 +2,21 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from tests.domain.detection.builders import SECOND, T0, detect_in_batches, rule_observations
+from tests.domain.detection.builders import observation_batch as batch
 from tradewatch.domain.detection import state_codec
 from tradewatch.domain.detection.anomaly import Anomaly, Cleared
-from tradewatch.domain.detection.base import Batch
-from tradewatch.domain.detection.event_frame import empty_event_frame
 from tradewatch.domain.detection.latency_excursion import LatencyExcursionConfig, LatencyExcursionRule
-from tradewatch.domain.detection.metrics import OBSERVATION_COLUMNS
 
-T0 = 1_795_000_000_000_000_000
-SECOND = 1_000_000_000
-
-
-def observations(values: list[float], strategies: list[str | None] | None = None,
-                 metric: str = "fill_latency_seconds") -> pd.DataFrame:
-    """One observation per second from T0; strategy "s1" unless given."""
-    n = len(values)
-    frame = pd.DataFrame({
-        "seq": np.arange(n, dtype=np.int64),
-        "event_id": [f"e{i}" for i in range(n)],
-        "occurred_at_ns": T0 + np.arange(n, dtype=np.int64) * SECOND,
-        "metric": [metric] * n,
-        "value": np.asarray(values, dtype=np.float64),
-        "symbol": ["AAPL"] * n,
-        "strategy_id": strategies if strategies is not None else ["s1"] * n,
-        "source": ["engine-1"] * n,
-    })
-    return frame[list(OBSERVATION_COLUMNS)]
-
-
-def batch(frame: pd.DataFrame) -> Batch:
-    return Batch(events=empty_event_frame(), observations=frame)
+observations = partial(rule_observations, metric="fill_latency_seconds")
 
 
 def rule(**fields) -> LatencyExcursionRule:
@@ -152,12 +130,7 @@ def test_any_split_into_batches_gives_the_same_findings(values, streams, cuts):
     whole_state: dict = {}
     whole = detector.detect(batch(frame), whole_state)
 
-    state: dict = {}
-    split = []
-    bounds = sorted({0, len(values), *[min(c, len(values)) for c in cuts]})
-    for start, end in zip(bounds, bounds[1:]):
-        split += detector.detect(batch(frame.iloc[start:end]), state)
-        state = state_codec.decode(state_codec.encode(state))
+    split, state = detect_in_batches(detector, frame, cuts)
     assert split == whole
     assert state["open"] == whole_state["open"]
     # Opens and clears alternate per key, starting with an open.

@@ -2,44 +2,21 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from tests.domain.detection.builders import SECOND, T0, detect_in_batches, rule_observations
+from tests.domain.detection.builders import observation_batch as batch
 from tradewatch.domain.detection import state_codec
 from tradewatch.domain.detection.anomaly import Anomaly, Cleared
-from tradewatch.domain.detection.base import Batch
-from tradewatch.domain.detection.event_frame import empty_event_frame
 from tradewatch.domain.detection.loss_streak import LossStreakConfig, LossStreakRule
-from tradewatch.domain.detection.metrics import OBSERVATION_COLUMNS
 
-T0 = 1_795_000_000_000_000_000
-SECOND = 1_000_000_000
-
-
-def trips(pnl: list[float], seconds: list[float] | None = None, strategies: list[str | None] | None = None,
-          metric: str = "round_trip_pnl_usd") -> pd.DataFrame:
-    """One round trip per row, at T0 + seconds (one per second by default), strategy "s1"."""
-    n = len(pnl)
-    seconds = list(range(n)) if seconds is None else seconds
-    frame = pd.DataFrame({
-        "seq": np.arange(n, dtype=np.int64),
-        "event_id": [f"e{i}" for i in range(n)],
-        "occurred_at_ns": T0 + (np.asarray(seconds, dtype=np.float64) * SECOND).astype(np.int64),
-        "metric": [metric] * n,
-        "value": np.asarray(pnl, dtype=np.float64),
-        "symbol": ["AAPL"] * n,
-        "strategy_id": strategies if strategies is not None else ["s1"] * n,
-        "source": ["engine-1"] * n,
-    })
-    return frame[list(OBSERVATION_COLUMNS)]
-
-
-def batch(frame: pd.DataFrame) -> Batch:
-    return Batch(events=empty_event_frame(), observations=frame)
+trips = partial(rule_observations, metric="round_trip_pnl_usd")
 
 
 def rule(**fields) -> LossStreakRule:
@@ -207,11 +184,6 @@ def test_any_split_into_batches_gives_the_same_findings(pnl, gaps, streams, cuts
     whole_state: dict = {}
     whole = detector.detect(batch(frame), whole_state)
 
-    state: dict = {}
-    split = []
-    bounds = sorted({0, len(pnl), *[min(c, len(pnl)) for c in cuts]})
-    for start, end in zip(bounds, bounds[1:]):
-        split += detector.detect(batch(frame.iloc[start:end]), state)
-        state = state_codec.decode(state_codec.encode(state))
+    split, state = detect_in_batches(detector, frame, cuts)
     assert split == whole
     assert state["streaks"] == whole_state["streaks"]

@@ -2,41 +2,21 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from tradewatch.domain.detection import state_codec
+from tests.domain.detection.builders import SECOND, T0, detect_in_batches, rule_observations
+from tests.domain.detection.builders import observation_batch as batch
 from tradewatch.domain.detection.anomaly import Anomaly
-from tradewatch.domain.detection.base import Batch
-from tradewatch.domain.detection.event_frame import empty_event_frame
-from tradewatch.domain.detection.metrics import OBSERVATION_COLUMNS
 from tradewatch.domain.detection.slippage_spike import SlippageSpikeConfig, SlippageSpikeRule
 
-T0 = 1_795_000_000_000_000_000
-SECOND = 1_000_000_000
 
-
-def observations(rows: list[tuple], metric: str = "slippage_bps") -> pd.DataFrame:
+def observations(rows: list[tuple], metric: str = "slippage_bps"):
     """rows: (value, symbol, strategy_id); one per second from T0."""
-    frame = pd.DataFrame({
-        "seq": np.arange(len(rows), dtype=np.int64),
-        "event_id": [f"e{i}" for i in range(len(rows))],
-        "occurred_at_ns": T0 + np.arange(len(rows), dtype=np.int64) * SECOND,
-        "metric": [metric] * len(rows),
-        "value": [float(row[0]) for row in rows],
-        "symbol": [row[1] for row in rows],
-        "strategy_id": [row[2] for row in rows],
-        "source": ["engine-1"] * len(rows),
-    })
-    return frame[list(OBSERVATION_COLUMNS)]
-
-
-def batch(frame: pd.DataFrame) -> Batch:
-    return Batch(events=empty_event_frame(), observations=frame)
+    return rule_observations([row[0] for row in rows], metric, symbols=[row[1] for row in rows],
+                             strategies=[row[2] for row in rows])
 
 
 def test_fills_above_threshold_are_spikes_with_hand_computed_scores():
@@ -129,11 +109,6 @@ def test_any_split_into_batches_gives_the_same_findings(values, cuts):
     frame = observations([(v, "AAPL" if i % 2 else "MSFT", "m") for i, v in enumerate(values)])
     whole = rule.detect(batch(frame), {})
 
-    state: dict = {}
-    split = []
-    bounds = sorted({0, len(values), *[min(c, len(values)) for c in cuts]})
-    for start, end in zip(bounds, bounds[1:]):
-        split += rule.detect(batch(frame.iloc[start:end]), state)
-        state = state_codec.decode(state_codec.encode(state))
+    split, state = detect_in_batches(rule, frame, cuts)
     assert split == whole
     assert len(whole) == sum(v > 50.0 for v in values)

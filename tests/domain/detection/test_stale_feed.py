@@ -8,42 +8,20 @@ import pytest
 from pydantic import ValidationError
 
 from tests import factories
+from tests.domain.detection.builders import SECOND, T0, at, source_events
+from tests.domain.detection.builders import event_batch as batch
 from tradewatch.domain.detection import state_codec
 from tradewatch.domain.detection.anomaly import Anomaly, Cleared
-from tradewatch.domain.detection.base import Batch
-from tradewatch.domain.detection.event_frame import (
-    EVENT_COLUMNS,
-    NUMBER_PAYLOAD_COLUMNS,
-    empty_event_frame,
-    event_frame,
-)
+from tradewatch.domain.detection.event_frame import empty_event_frame, event_frame
 from tradewatch.domain.detection.stale_feed import StaleFeedConfig, StaleFeedRule
 from tradewatch.domain.events import SystemEvent, SystemPayload
-
-T0 = 1_795_000_000_000_000_000
-SECOND = 1_000_000_000
 
 
 def events(rows: list[tuple[str, str, float]]) -> pd.DataFrame:
     """rows: (event_type, source, received seconds after T0); occurred = received."""
-    n = len(rows)
-    columns = {name: [None] * n for name in EVENT_COLUMNS}
-    columns.update({name: [np.nan] * n for name in NUMBER_PAYLOAD_COLUMNS})
     received = T0 + (np.asarray([row[2] for row in rows], dtype=np.float64) * SECOND).astype(np.int64)
-    columns.update({
-        "seq": np.arange(n, dtype=np.int64), "event_id": [f"e{i}" for i in range(n)],
-        "event_type": [row[0] for row in rows], "source": [row[1] for row in rows],
-        "occurred_at_ns": received, "received_at_ns": received,
-    })
-    return pd.DataFrame(columns)[list(EVENT_COLUMNS)]
-
-
-def batch(frame: pd.DataFrame) -> Batch:
-    return Batch(events=frame, observations=pd.DataFrame())
-
-
-def at(seconds: float) -> int:
-    return T0 + int(seconds * SECOND)
+    return source_events(event_types=[row[0] for row in rows], sources=[row[1] for row in rows],
+                         received_at_ns=received, occurred_at_ns=received)
 
 
 def rule(**fields) -> StaleFeedRule:
@@ -129,7 +107,7 @@ def test_works_on_frames_built_from_event_models():
                             payload=SystemPayload(component="market-data-feed", level="info", message="alive"))
     detector = rule(max_silence_seconds=30)
     state: dict = {}
-    detector.detect(Batch(events=event_frame([md, heartbeat]), observations=pd.DataFrame()), state)
+    detector.detect(batch(event_frame([md, heartbeat])), state)
     assert state["last_seen"] == {"feed-a": factories.BASE_NS + 5 * SECOND}
     assert detector.tick(factories.BASE_NS + 35 * SECOND, state) == []
     assert len(detector.tick(factories.BASE_NS + 36 * SECOND, state)) == 1

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.domain.detection.builders import observation_batch
+from tests.domain.detection.builders import stream_observations as observations
 from tradewatch.domain.detection import streams
 from tradewatch.domain.detection.anomaly import Anomaly
-from tradewatch.domain.detection.base import Batch
-from tradewatch.domain.detection.event_frame import empty_event_frame
 from tradewatch.domain.detection.ewma import EwmaConfig, EwmaDetector
 from tradewatch.domain.detection.iqr import IqrConfig, IqrDetector
 from tradewatch.domain.detection.robust_zscore import RobustZScoreConfig, RobustZScoreDetector
@@ -31,25 +31,11 @@ DETECTORS = {
 }
 
 
-def observations(values, symbols, start=0) -> pd.DataFrame:
-    n = len(values)
-    return pd.DataFrame({
-        "seq": np.arange(start, start + n, dtype=np.int64),
-        "event_id": pd.Series([f"e{i}" for i in range(start, start + n)], dtype=object),
-        "occurred_at_ns": np.arange(start, start + n, dtype=np.int64) * 1_000,
-        "metric": pd.Series(["slippage_bps"] * n, dtype=object),
-        "value": np.asarray(values, dtype=np.float64),
-        "symbol": pd.Series(list(symbols), dtype=object),
-        "strategy_id": pd.Series(["momentum"] * n, dtype=object),
-        "source": pd.Series(["engine-1"] * n, dtype=object),
-    })
-
-
 def run(detector, frame: pd.DataFrame, cuts, *, between=lambda state: state):
     state: dict = {}
     findings = []
     for start, end in zip([0, *cuts], [*cuts, len(frame)]):
-        findings += detector.detect(Batch(empty_event_frame(), frame.iloc[start:end].reset_index(drop=True)), state)
+        findings += detector.detect(observation_batch(frame.iloc[start:end].reset_index(drop=True)), state)
         state = between(state)
     return findings, state
 
@@ -121,7 +107,7 @@ def test_state_is_owned_and_a_deep_copy_or_codec_round_trip_continues_identicall
     frame = _shift_trail()
     detector = DETECTORS[kind]()
     state: dict = {}
-    detector.detect(Batch(empty_event_frame(), frame.iloc[:60].reset_index(drop=True)), state)
+    detector.detect(observation_batch(frame.iloc[:60].reset_index(drop=True)), state)
     for stream in state["streams"].values():
         for item in stream.values():
             if isinstance(item, np.ndarray):
@@ -129,7 +115,7 @@ def test_state_is_owned_and_a_deep_copy_or_codec_round_trip_continues_identicall
                 assert len(item) <= COMMON["window"]
     before = encode(state)
     copies = [copy.deepcopy(state), decode(encode(state))]
-    rest = Batch(empty_event_frame(), frame.iloc[60:].reset_index(drop=True))
+    rest = observation_batch(frame.iloc[60:].reset_index(drop=True))
     expected = detector.detect(rest, state)
     for other in copies:
         assert detector.detect(rest, other) == expected
@@ -170,7 +156,7 @@ def test_window_scores_match_a_plain_loop(kind, statistic):
     values = np.round(rng.standard_t(3, 300), 1)  # rounding gives ties
     config = DETECTORS[kind]().config.model_copy(update={"threshold": 1e-9, "critical_threshold": None})
     detector = type(DETECTORS[kind]())(config)  # every non-zero score becomes a finding
-    findings = detector.detect(Batch(empty_event_frame(), observations(values, ["AAPL"] * len(values))), {})
+    findings = detector.detect(observation_batch(observations(values, ["AAPL"] * len(values))), {})
     expected = _reference(values, COMMON["window"], COMMON["warmup"], statistic)
     flagged = np.flatnonzero(np.abs(np.nan_to_num(expected)) > 1e-9)
     assert [int(f.event_ids[0][1:]) for f in findings] == flagged.tolist()

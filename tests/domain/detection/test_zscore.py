@@ -5,36 +5,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from tradewatch.domain.detection.anomaly import Anomaly
-from tradewatch.domain.detection.base import Batch, Detector
-from tradewatch.domain.detection.event_frame import empty_event_frame
+from tests.domain.detection.builders import detect
+from tradewatch.domain.detection.base import Detector
 from tradewatch.domain.detection.zscore import ZScoreConfig, ZScoreDetector
 
 WINDOW = [10, 12, 11, 13, 9, 10, 12, 11, 13, 9]  # mean 11, sum of squares 20, std sqrt(20 / 9)
 STD = math.sqrt(20 / 9)
-
-
-def observations(values, symbols="AAPL", metric="slippage_bps", start=0) -> pd.DataFrame:
-    n = len(values)
-    symbols = [symbols] * n if isinstance(symbols, str) or symbols is None else list(symbols)
-    return pd.DataFrame({
-        "seq": np.arange(start, start + n, dtype=np.int64),
-        "event_id": pd.Series([f"e{i}" for i in range(start, start + n)], dtype=object),
-        "occurred_at_ns": np.arange(start, start + n, dtype=np.int64) * 1_000,
-        "metric": pd.Series([metric] * n, dtype=object),
-        "value": np.asarray(values, dtype=np.float64),
-        "symbol": pd.Series(symbols, dtype=object),
-        "strategy_id": pd.Series(["momentum"] * n, dtype=object),
-        "source": pd.Series(["engine-1"] * n, dtype=object),
-    })
-
-
-def detect(detector, values, state=None, **kwargs) -> list[Anomaly]:
-    return detector.detect(Batch(empty_event_frame(), observations(values, **kwargs)), {} if state is None else state)
 
 
 def zscore(**overrides) -> ZScoreDetector:

@@ -48,8 +48,17 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from tradewatch.domain.detection.anomaly import Anomaly, Cleared
+from tradewatch.domain.detection.anomaly import Anomaly
 from tradewatch.domain.detection.base import Batch, Finding, State
+from tradewatch.domain.detection.conditions import (
+    condition_findings,
+    hysteresis,
+    in_batch_order,
+    range_sums,
+    running_maximum,
+    source_anomaly,
+    transitions,
+)
 
 CLOCK_SKEW_SECONDS = "clock_skew_seconds"
 _NS_PER_SECOND = 1_000_000_000
@@ -69,23 +78,6 @@ class ClockSkewConfig(BaseModel):
     tolerance_seconds: float = Field(1.0, gt=0.0, allow_inf_nan=False)
     window_seconds: int = Field(60, ge=1, le=3600)
     min_events: int = Field(5, ge=1)
-
-
-def transitions(above: np.ndarray, was_open: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Where a condition opens (false -> true) and clears (true -> false), given its value
-    before the first element."""
-    before = np.concatenate(([was_open], above[:-1]))
-    return above & ~before, ~above & before
-
-
-def hysteresis(sets: np.ndarray, resets: np.ndarray, was_open: bool) -> np.ndarray:
-    """The condition after each element: true after a set, false after a reset, unchanged
-    otherwise (``sets`` and ``resets`` never both true)."""
-    decisive = np.flatnonzero(sets | resets)
-    last = np.full(sets.size, -1)
-    last[decisive] = decisive
-    last = np.maximum.accumulate(last)
-    return np.where(last >= 0, sets[np.maximum(last, 0)], was_open)
 
 
 def range_minimum(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
@@ -132,8 +124,7 @@ class ClockSkewRule:
         found: list[tuple[int, Finding]] = []
         for source, rows in frame.groupby("source", sort=False).indices.items():
             found.extend(self._source(str(source), frame.iloc[rows], windows, open_keys))
-        found.sort(key=lambda item: item[0])  # batch order, as a single pass would give
-        return [finding for _, finding in found]
+        return in_batch_order(found)  # batch order, as a single pass would give
 
     def tick(self, now_ns: int, state: State) -> list[Finding]:
         return []
@@ -144,7 +135,7 @@ class ClockSkewRule:
         received = rows["received_at_ns"].to_numpy()
         delays = rows["delay_ns"].to_numpy()
         start_bucket = stored["buckets"][-1] if stored["buckets"].size else np.iinfo(np.int64).min
-        buckets = np.maximum.accumulate(np.concatenate(([start_bucket], received // _NS_PER_SECOND)))[1:]
+        buckets = running_maximum(received // _NS_PER_SECOND, start_bucket)
 
         # One sequence: the stored per-second summaries, then the new events one by one.
         all_buckets = np.concatenate((stored["buckets"], buckets))
@@ -153,8 +144,7 @@ class ClockSkewRule:
         end = np.arange(stored["buckets"].size + 1, all_buckets.size + 1)
         start = np.searchsorted(all_buckets, buckets - config.window_seconds, side="right")
         skew = range_minimum(all_minima, start, end)
-        cumulative = np.concatenate(([0], np.cumsum(all_counts)))
-        in_window = cumulative[end] - cumulative[start]
+        in_window = range_sums(all_counts, start, end)
 
         judged = in_window >= config.min_events
         beyond = np.abs(skew) > self._tolerance_ns
@@ -162,17 +152,10 @@ class ClockSkewRule:
         opens, clears = transitions(hysteresis(judged & beyond, judged & ~beyond, was_open), was_open)
         windows[source] = self._summarise(all_buckets, all_minima, all_counts)
 
-        found: list[tuple[int, Finding]] = []
-        positions = rows["position"].to_numpy()
-        for i in np.flatnonzero(opens | clears):
-            if clears[i]:
-                found.append((int(positions[i]), Cleared(key=open_keys.pop(source), cleared_at_ns=int(received[i]))))
-                continue
-            anomaly = self._anomaly(source, int(skew[i]), int(in_window[i]), int(received[i]),
-                                    str(rows["event_id"].iloc[i]))
-            open_keys[source] = anomaly.key
-            found.append((int(positions[i]), anomaly))
-        return found
+        return condition_findings(
+            source, opens, clears, rows["position"].to_numpy(), received, open_keys,
+            lambda i: self._anomaly(source, int(skew[i]), int(in_window[i]), int(received[i]),
+                                    str(rows["event_id"].iloc[i])))
 
     def _summarise(self, buckets: np.ndarray, minima: np.ndarray, counts: np.ndarray) -> dict:
         """One (bucket, minimum, count) per second, the last ``window_seconds`` seconds only."""
@@ -188,18 +171,9 @@ class ClockSkewRule:
     def _anomaly(self, source: str, skew_ns: int, in_window: int, received_ns: int, event_id: str) -> Anomaly:
         config = self.config
         skew = skew_ns / _NS_PER_SECOND
-        return Anomaly(
-            detector=config.name,
-            anomaly_type="clock_skew",
-            severity=config.severity,
-            metric=CLOCK_SKEW_SECONDS,
-            observed=skew,
-            baseline=0.0,
-            score=abs(skew) / config.tolerance_seconds,
-            entity_kind="source",
-            entity=source,
-            detected_at_ns=received_ns,
-            event_ids=(event_id,),
+        return source_anomaly(
+            config, source, anomaly_type="clock_skew", metric=CLOCK_SKEW_SECONDS, observed=skew, baseline=0.0,
+            score=abs(skew) / config.tolerance_seconds, detected_at_ns=received_ns, event_ids=(event_id,),
             context={
                 "tolerance_seconds": config.tolerance_seconds,
                 "window_seconds": config.window_seconds,

@@ -37,8 +37,16 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tradewatch.domain.detection.anomaly import Anomaly, Cleared
+from tradewatch.domain.detection.anomaly import Anomaly
 from tradewatch.domain.detection.base import Batch, Finding, State
+from tradewatch.domain.detection.conditions import (
+    condition_findings,
+    entity_streams,
+    in_batch_order,
+    range_sums,
+    stream_anomaly,
+    transitions,
+)
 from tradewatch.domain.detection.metrics import FILL_LATENCY_SECONDS
 
 _EMPTY = np.zeros(0, dtype=np.int64)
@@ -71,20 +79,11 @@ class LatencyExcursionConfig(BaseModel):
         return self
 
 
-def transitions(above: np.ndarray, was_open: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Where a condition opens (false -> true) and clears (true -> false), given its value
-    before the first element."""
-    before = np.concatenate(([was_open], above[:-1]))
-    return above & ~before, ~above & before
-
-
 def window_counts(stored: np.ndarray, new: np.ndarray, window: int) -> np.ndarray:
     """For each element of ``new``: the sum of the last ``window`` elements of stored + new
     up to and including it."""
-    flags = np.concatenate((stored, new))
-    cumulative = np.concatenate(([0], np.cumsum(flags)))
-    end = np.arange(stored.size + 1, flags.size + 1)
-    return cumulative[end] - cumulative[np.maximum(end - window, 0)]
+    end = np.arange(stored.size + 1, stored.size + new.size + 1)
+    return range_sums(np.concatenate((stored, new)), np.maximum(end - window, 0), end)
 
 
 class LatencyExcursionRule:
@@ -98,16 +97,11 @@ class LatencyExcursionRule:
     def detect(self, batch: Batch, state: State) -> list[Finding]:
         flags_by_entity: dict = state.setdefault("flags", {})
         open_keys: dict = state.setdefault("open", {})
-        observations = batch.observations
-        mask = ((observations["metric"].to_numpy() == self.config.metric)
-                & observations[self.config.by].notna().to_numpy())
-        stream = observations.loc[mask].reset_index(drop=True)
         found: list[tuple[int, Finding]] = []
-        for entity, rows in stream.groupby(self.config.by, sort=False).indices.items():
-            found.extend(self._stream(str(entity), stream.iloc[rows], rows, flags_by_entity, open_keys))
+        for entity, rows, positions in entity_streams(batch.observations, self.config.metric, self.config.by):
+            found.extend(self._stream(entity, rows, positions, flags_by_entity, open_keys))
         # Streams are processed one after another; batch order makes the output independent of batching.
-        found.sort(key=lambda item: item[0])
-        return [finding for _, finding in found]
+        return in_batch_order(found)
 
     def tick(self, now_ns: int, state: State) -> list[Finding]:
         return []
@@ -121,35 +115,15 @@ class LatencyExcursionRule:
         counts = window_counts(stored, slow, config.window)
         opens, clears = transitions(counts >= config.min_count, entity in open_keys)
         flags_by_entity[entity] = np.concatenate((stored, slow))[-config.window:].astype(np.int64)
-
-        found: list[tuple[int, Finding]] = []
-        times = rows["occurred_at_ns"].to_numpy()
-        for i in np.flatnonzero(opens | clears):
-            if clears[i]:
-                found.append((int(positions[i]), Cleared(key=open_keys.pop(entity), cleared_at_ns=int(times[i]))))
-                continue
-            anomaly = self._anomaly(entity, rows.iloc[i], int(counts[i]))
-            open_keys[entity] = anomaly.key
-            found.append((int(positions[i]), anomaly))
-        return found
+        return condition_findings(entity, opens, clears, positions, rows["occurred_at_ns"].to_numpy(), open_keys,
+                                  lambda i: self._anomaly(entity, rows.iloc[i], int(counts[i])))
 
     def _anomaly(self, entity: str, row: pd.Series, count: int) -> Anomaly:
         config = self.config
         value = float(row["value"])
-        return Anomaly(
-            detector=config.name,
-            anomaly_type="latency_excursion",
-            severity=config.severity,
-            metric=config.metric,
-            observed=value,
-            baseline=config.threshold_seconds,
-            score=value / config.threshold_seconds,
-            entity_kind=config.by,
-            entity=entity,
-            detected_at_ns=int(row["occurred_at_ns"]),
-            symbol=row["symbol"],
-            strategy_id=row["strategy_id"],
-            event_ids=(str(row["event_id"]),),
+        return stream_anomaly(
+            config, entity, row, anomaly_type="latency_excursion", metric=config.metric, observed=value,
+            baseline=config.threshold_seconds, score=value / config.threshold_seconds,
             context={"count": count, "window": config.window, "min_count": config.min_count,
                      "threshold_seconds": config.threshold_seconds},
         )

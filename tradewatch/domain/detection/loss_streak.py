@@ -60,6 +60,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tradewatch.domain.detection.anomaly import Anomaly, Cleared
 from tradewatch.domain.detection.base import Batch, Finding, State
+from tradewatch.domain.detection.conditions import (
+    condition_findings,
+    entity_streams,
+    in_batch_order,
+    range_sums,
+    running_maximum,
+    stream_anomaly,
+    transitions,
+)
 from tradewatch.domain.detection.metrics import ROUND_TRIP_PNL_USD
 
 DRAWDOWN_SPEED_USD = "drawdown_speed_usd"
@@ -85,13 +94,6 @@ class LossStreakConfig(BaseModel):
     drawdown_window_seconds: float = Field(3600.0, gt=0.0, le=30 * 86400, allow_inf_nan=False)
 
 
-def transitions(above: np.ndarray, was_open: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Where a condition opens (false -> true) and clears (true -> false), given its value
-    before the first element."""
-    before = np.concatenate(([was_open], above[:-1]))
-    return above & ~before, ~above & before
-
-
 def streak_lengths(pnl: np.ndarray, carried: int) -> tuple[np.ndarray, np.ndarray]:
     """(streak length after each trip, index of the last win at or before it, -1 for none),
     starting from a streak of ``carried`` losses."""
@@ -106,13 +108,11 @@ def trailing_sums(stored_times: np.ndarray, stored_values: np.ndarray, times: np
     """For each new element: the sum of values with time in (t - window_ns, t] over stored +
     new up to it, and how many there are. Times are first made non-decreasing (running
     maximum, continuing from the stored ones). Returns (sums, counts, effective times)."""
-    start_clock = stored_times[-1] if stored_times.size else _NO_TIME
-    effective = np.maximum.accumulate(np.concatenate(([start_clock], times)))[1:]
+    effective = running_maximum(times, stored_times[-1] if stored_times.size else _NO_TIME)
     all_times = np.concatenate((stored_times, effective))
-    cumulative = np.concatenate(([0], np.cumsum(np.concatenate((stored_values, values)))))
     end = np.arange(stored_times.size + 1, all_times.size + 1)
     start = np.searchsorted(all_times, effective - window_ns, side="right")
-    return cumulative[end] - cumulative[start], end - start, effective
+    return range_sums(np.concatenate((stored_values, values)), start, end), end - start, effective
 
 
 class LossStreakRule:
@@ -129,19 +129,14 @@ class LossStreakRule:
     def detect(self, batch: Batch, state: State) -> list[Finding]:
         for part in ("streaks", "drawdowns", "open_streaks", "open_drawdowns"):
             state.setdefault(part, {})
-        observations = batch.observations
-        mask = ((observations["metric"].to_numpy() == ROUND_TRIP_PNL_USD)
-                & observations[self.config.by].notna().to_numpy())
-        trips = observations.loc[mask].reset_index(drop=True)
         found: list[tuple[int, int, Finding]] = []
-        for entity, rows in trips.groupby(self.config.by, sort=False).indices.items():
-            stream = trips.iloc[rows]
-            found.extend(self._streaks(str(entity), stream, rows, state))
+        for entity, trips, positions in entity_streams(batch.observations, ROUND_TRIP_PNL_USD, self.config.by):
+            found.extend((position, 0, finding) for position, finding in self._streaks(entity, trips, positions, state))
             if self._limit_micros is not None:
-                found.extend(self._drawdowns(str(entity), stream, rows, state))
+                found.extend((position, 1, finding)
+                             for position, finding in self._drawdowns(entity, trips, positions, state))
         # (batch position, streak before drawdown): the order a single pass would give.
-        found.sort(key=lambda item: (item[0], item[1]))
-        return [finding for _, _, finding in found]
+        return in_batch_order(found)
 
     def tick(self, now_ns: int, state: State) -> list[Finding]:
         """Clears an open drawdown whose window ending at ``now_ns`` is back above the limit."""
@@ -157,7 +152,8 @@ class LossStreakRule:
 
     # ------------------------------------------------------------------ (a) consecutive losses
 
-    def _streaks(self, entity: str, trips: pd.DataFrame, positions: np.ndarray, state: State) -> list:
+    def _streaks(self, entity: str, trips: pd.DataFrame, positions: np.ndarray,
+                 state: State) -> list[tuple[int, Finding]]:
         limit = self.config.max_consecutive_losses
         carried = state["streaks"].get(entity, {"length": 0, "event_ids": [], "pnl": []})
         open_keys: dict = state["open_streaks"]
@@ -166,16 +162,10 @@ class LossStreakRule:
         lengths, last_win = streak_lengths(pnl, int(carried["length"]))
         opens, clears = transitions(lengths >= limit, entity in open_keys)
 
-        found = []
-        times = trips["occurred_at_ns"].to_numpy()
-        for i in np.flatnonzero(opens | clears):
-            if clears[i]:
-                found.append((int(positions[i]), 0, Cleared(key=open_keys.pop(entity), cleared_at_ns=int(times[i]))))
-                continue
-            streak_ids, streak_pnl = self._streak_trips(carried, pnl, ids, last_win[i], i)
-            anomaly = self._streak_anomaly(entity, trips.iloc[i], int(lengths[i]), streak_ids, streak_pnl)
-            open_keys[entity] = anomaly.key
-            found.append((int(positions[i]), 0, anomaly))
+        found = condition_findings(
+            entity, opens, clears, positions, trips["occurred_at_ns"].to_numpy(), open_keys,
+            lambda i: self._streak_anomaly(entity, trips.iloc[i], int(lengths[i]),
+                                           *self._streak_trips(carried, pnl, ids, last_win[i], i)))
 
         last_ids, last_pnl = self._streak_trips(carried, pnl, ids, last_win[-1], pnl.size - 1)
         state["streaks"][entity] = {"length": int(lengths[-1]), "event_ids": last_ids, "pnl": last_pnl}
@@ -195,15 +185,16 @@ class LossStreakRule:
 
     def _streak_anomaly(self, entity: str, row: pd.Series, length: int, ids: list[str], pnl: list[float]) -> Anomaly:
         limit = self.config.max_consecutive_losses
-        return self._anomaly(
-            entity, row, metric=ROUND_TRIP_PNL_USD, observed=float(length), baseline=float(limit),
-            score=length / limit, event_ids=tuple(ids),
+        return stream_anomaly(
+            self.config, entity, row, anomaly_type="loss_streak", metric=ROUND_TRIP_PNL_USD, observed=float(length),
+            baseline=float(limit), score=length / limit, event_ids=tuple(ids),
             context={"max_consecutive_losses": limit, "trip_pnl_usd": pnl, "total_pnl_usd": math.fsum(pnl)},
         )
 
     # ------------------------------------------------------------------ (b) drawdown speed
 
-    def _drawdowns(self, entity: str, trips: pd.DataFrame, positions: np.ndarray, state: State) -> list:
+    def _drawdowns(self, entity: str, trips: pd.DataFrame, positions: np.ndarray,
+                   state: State) -> list[tuple[int, Finding]]:
         stored = state["drawdowns"].get(entity, {"times": _EMPTY, "micros": _EMPTY})
         open_keys: dict = state["open_drawdowns"]
         micros = np.rint(trips["value"].to_numpy(dtype=np.float64) * _MICROS_PER_USD).astype(np.int64)
@@ -211,14 +202,8 @@ class LossStreakRule:
         sums, counts, effective = trailing_sums(stored["times"], stored["micros"], times, micros, self._window_ns)
         opens, clears = transitions(sums < -self._limit_micros, entity in open_keys)
 
-        found = []
-        for i in np.flatnonzero(opens | clears):
-            if clears[i]:
-                found.append((int(positions[i]), 1, Cleared(key=open_keys.pop(entity), cleared_at_ns=int(times[i]))))
-                continue
-            anomaly = self._drawdown_anomaly(entity, trips.iloc[i], int(sums[i]), int(counts[i]))
-            open_keys[entity] = anomaly.key
-            found.append((int(positions[i]), 1, anomaly))
+        found = condition_findings(entity, opens, clears, positions, times, open_keys,
+                                   lambda i: self._drawdown_anomaly(entity, trips.iloc[i], int(sums[i]), int(counts[i])))
 
         all_times = np.concatenate((stored["times"], effective))
         keep = all_times > effective[-1] - self._window_ns
@@ -228,21 +213,10 @@ class LossStreakRule:
 
     def _drawdown_anomaly(self, entity: str, row: pd.Series, sum_micros: int, trips: int) -> Anomaly:
         config = self.config
-        return self._anomaly(
-            entity, row, metric=DRAWDOWN_SPEED_USD, observed=sum_micros / _MICROS_PER_USD,
-            baseline=-config.drawdown_usd, score=-sum_micros / self._limit_micros,
-            event_ids=(str(row["event_id"]),),
+        return stream_anomaly(
+            config, entity, row, anomaly_type="loss_streak", metric=DRAWDOWN_SPEED_USD,
+            observed=sum_micros / _MICROS_PER_USD, baseline=-config.drawdown_usd,
+            score=-sum_micros / self._limit_micros,
             context={"drawdown_usd": config.drawdown_usd, "window_seconds": config.drawdown_window_seconds,
                      "round_trips": trips},
-        )
-
-    # ------------------------------------------------------------------ shared
-
-    def _anomaly(self, entity: str, row: pd.Series, *, metric: str, observed: float, baseline: float, score: float,
-                 event_ids: tuple[str, ...], context: dict) -> Anomaly:
-        return Anomaly(
-            detector=self.config.name, anomaly_type="loss_streak", severity=self.config.severity, metric=metric,
-            observed=observed, baseline=baseline, score=score, entity_kind=self.config.by, entity=entity,
-            detected_at_ns=int(row["occurred_at_ns"]), symbol=row["symbol"], strategy_id=row["strategy_id"],
-            event_ids=event_ids, context=context,
         )

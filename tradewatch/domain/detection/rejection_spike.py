@@ -40,8 +40,16 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tradewatch.domain.detection.anomaly import Anomaly, Cleared
+from tradewatch.domain.detection.anomaly import Anomaly
 from tradewatch.domain.detection.base import Batch, Finding, State
+from tradewatch.domain.detection.conditions import (
+    condition_findings,
+    entity_streams,
+    hysteresis,
+    in_batch_order,
+    stream_anomaly,
+    transitions,
+)
 from tradewatch.domain.detection.metrics import REJECTION_RATE
 
 
@@ -70,23 +78,6 @@ class RejectionSpikeConfig(BaseModel):
         return self
 
 
-def transitions(above: np.ndarray, was_open: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Where a condition opens (false -> true) and clears (true -> false), given its value
-    before the first element."""
-    before = np.concatenate(([was_open], above[:-1]))
-    return above & ~before, ~above & before
-
-
-def hysteresis(sets: np.ndarray, resets: np.ndarray, was_open: bool) -> np.ndarray:
-    """The condition after each element: true after a set, false after a reset, unchanged
-    otherwise (``sets`` and ``resets`` never both true)."""
-    decisive = np.flatnonzero(sets | resets)
-    last = np.full(sets.size, -1)
-    last[decisive] = decisive
-    last = np.maximum.accumulate(last)
-    return np.where(last >= 0, sets[np.maximum(last, 0)], was_open)
-
-
 class RejectionSpikeRule:
     """Opens when a stream's rejection rate exceeds ``threshold`` (after ``min_orders``
     observations); clears when it falls below ``clear_below`` (see the module docstring)."""
@@ -98,15 +89,10 @@ class RejectionSpikeRule:
     def detect(self, batch: Batch, state: State) -> list[Finding]:
         seen: dict = state.setdefault("seen", {})
         open_keys: dict = state.setdefault("open", {})
-        observations = batch.observations
-        mask = ((observations["metric"].to_numpy() == REJECTION_RATE)
-                & observations[self.config.by].notna().to_numpy())
-        rates = observations.loc[mask].reset_index(drop=True)
         found: list[tuple[int, Finding]] = []
-        for entity, rows in rates.groupby(self.config.by, sort=False).indices.items():
-            found.extend(self._stream(str(entity), rates.iloc[rows], rows, seen, open_keys))
-        found.sort(key=lambda item: item[0])  # batch order, as a single pass would give
-        return [finding for _, finding in found]
+        for entity, rows, positions in entity_streams(batch.observations, REJECTION_RATE, self.config.by):
+            found.extend(self._stream(entity, rows, positions, seen, open_keys))
+        return in_batch_order(found)  # batch order, as a single pass would give
 
     def tick(self, now_ns: int, state: State) -> list[Finding]:
         return []
@@ -121,35 +107,15 @@ class RejectionSpikeRule:
         condition = hysteresis((rate > config.threshold) & (counts >= config.min_orders), rate < config.clear_below,
                                was_open)
         opens, clears = transitions(condition, was_open)
-
-        found: list[tuple[int, Finding]] = []
-        times = rows["occurred_at_ns"].to_numpy()
-        for i in np.flatnonzero(opens | clears):
-            if clears[i]:
-                found.append((int(positions[i]), Cleared(key=open_keys.pop(entity), cleared_at_ns=int(times[i]))))
-                continue
-            anomaly = self._anomaly(entity, rows.iloc[i], int(counts[i]))
-            open_keys[entity] = anomaly.key
-            found.append((int(positions[i]), anomaly))
-        return found
+        return condition_findings(entity, opens, clears, positions, rows["occurred_at_ns"].to_numpy(), open_keys,
+                                  lambda i: self._anomaly(entity, rows.iloc[i], int(counts[i])))
 
     def _anomaly(self, entity: str, row: pd.Series, orders_seen: int) -> Anomaly:
         config = self.config
         rate = float(row["value"])
-        return Anomaly(
-            detector=config.name,
-            anomaly_type="rate_spike",
-            severity=config.severity,
-            metric=REJECTION_RATE,
-            observed=rate,
-            baseline=config.threshold,
-            score=rate / config.threshold,
-            entity_kind=config.by,
-            entity=entity,
-            detected_at_ns=int(row["occurred_at_ns"]),
-            symbol=row["symbol"],
-            strategy_id=row["strategy_id"],
-            event_ids=(str(row["event_id"]),),
+        return stream_anomaly(
+            config, entity, row, anomaly_type="rate_spike", metric=REJECTION_RATE, observed=rate,
+            baseline=config.threshold, score=rate / config.threshold,
             context={"threshold": config.threshold, "clear_below": config.clear_below,
                      "min_orders": config.min_orders, "orders_seen": orders_seen},
         )

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tradewatch.domain.detection.anomaly import Anomaly
 from tradewatch.domain.detection.base import Batch, Finding, State
+from tradewatch.domain.detection.conditions import stream_anomaly
 from tradewatch.domain.detection.metrics import SLIPPAGE_BPS
 
 
@@ -65,7 +66,7 @@ class SlippageSpikeRule:
 
     def detect(self, batch: Batch, state: State) -> list[Finding]:
         spikes = self._spikes(batch.observations)
-        return [self._anomaly(row) for row in spikes.itertuples(index=False)]
+        return [self._anomaly(row) for _, row in spikes.iterrows()]
 
     def tick(self, now_ns: int, state: State) -> list[Finding]:
         return []
@@ -80,23 +81,13 @@ class SlippageSpikeRule:
         )
         return observations.loc[mask]
 
-    def _anomaly(self, row) -> Anomaly:
+    def _anomaly(self, row: pd.Series) -> Anomaly:
         config = self.config
-        value = float(row.value)
+        value = float(row["value"])
         critical = config.critical_bps is not None and value > config.critical_bps
-        return Anomaly(
-            detector=config.name,
-            anomaly_type="spike",
+        return stream_anomaly(
+            config, str(row[config.by]), row, anomaly_type="spike", metric=SLIPPAGE_BPS, observed=value,
+            baseline=config.threshold_bps, score=value / config.threshold_bps,
             severity="critical" if critical else config.severity,
-            metric=SLIPPAGE_BPS,
-            observed=value,
-            baseline=config.threshold_bps,
-            score=value / config.threshold_bps,
-            entity_kind=config.by,
-            entity=str(getattr(row, config.by)),
-            detected_at_ns=int(row.occurred_at_ns),
-            symbol=row.symbol,
-            strategy_id=row.strategy_id,
-            event_ids=(str(row.event_id),),
             context={"threshold_bps": config.threshold_bps, "critical_bps": config.critical_bps},
         )

@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tradewatch.domain.detection.anomaly import Anomaly, Cleared
 from tradewatch.domain.detection.base import Batch, Finding, State
+from tradewatch.domain.detection.conditions import in_batch_order, source_anomaly
 from tradewatch.domain.events import EVENT_TYPES
 
 FEED_SILENCE_SECONDS = "feed_silence_seconds"
@@ -101,8 +102,7 @@ class StaleFeedRule:
                 never_seen.remove(source)
             if source in open_keys:
                 findings.append((first_position, Cleared(key=open_keys.pop(source), cleared_at_ns=first_ns)))
-        findings.sort(key=lambda item: item[0])
-        return [finding for _, finding in findings]
+        return in_batch_order(findings)
 
     def tick(self, now_ns: int, state: State) -> list[Finding]:
         last_seen: dict = state.setdefault("last_seen", {})
@@ -140,17 +140,9 @@ class StaleFeedRule:
     def _anomaly(self, source: str, now_ns: int, silence_ns: int, last_seen_ns: int, never_seen: bool) -> Anomaly:
         config = self.config
         silence = silence_ns / _NS_PER_SECOND
-        return Anomaly(
-            detector=config.name,
-            anomaly_type="stale_feed",
-            severity=config.severity,
-            metric=FEED_SILENCE_SECONDS,
-            observed=silence,
-            baseline=config.max_silence_seconds,
-            score=silence / config.max_silence_seconds,
-            entity_kind="source",
-            entity=source,
-            detected_at_ns=now_ns,
+        return source_anomaly(
+            config, source, anomaly_type="stale_feed", metric=FEED_SILENCE_SECONDS, observed=silence,
+            baseline=config.max_silence_seconds, score=silence / config.max_silence_seconds, detected_at_ns=now_ns,
             context={
                 "max_silence_seconds": config.max_silence_seconds,
                 "event_types": list(config.event_types),
