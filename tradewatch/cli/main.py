@@ -25,6 +25,9 @@ app.add_typer(silence_app, name="silence")
 from tradewatch.cli.analytics import analytics_app  # noqa: E402
 
 app.add_typer(analytics_app, name="analytics")
+from tradewatch.cli.detection import detect_app  # noqa: E402
+
+app.add_typer(detect_app, name="detect")
 console = Console()
 
 
@@ -356,6 +359,7 @@ def demo(
         console.print(_history_table(store.reconstruct_trade_history(filled_signal)))
         console.print(f"(again any time: TRADEWATCH_STATE_DIR={state_dir} .venv/bin/tradewatch audit history {filled_signal})")
     _print_analytics(store, state_dir)
+    _print_anomalies(state_dir)
 
 
 def _print_analytics(store, state_dir: Path) -> None:
@@ -389,6 +393,25 @@ def _print_analytics(store, state_dir: Path) -> None:
     console.print(table)
     console.print(f"(the whole report: TRADEWATCH_STATE_DIR={state_dir} .venv/bin/tradewatch analytics report "
                   "--from 2000-01-01 --to 2100-01-01 --format markdown)")
+
+
+
+def _print_anomalies(state_dir: Path, rows_shown: int = 10) -> None:
+    """What the detection pipeline found in the demo's trading (detect.batch ran after each ingest batch)."""
+    from tradewatch.cli.detection import anomalies_table
+    from tradewatch.tasks import wiring
+    from tradewatch.tasks.detection import batch
+
+    console.rule("[bold]anomalies found by the detection pipeline")
+    # The worker stopped with the last detect.batch possibly still queued: run it here (it resumes
+    # from the pipeline's cursor, so what the worker already applied is not applied twice).
+    batch(batch_id="demo-catch-up")
+    found = wiring.detection_store().anomalies(None, limit=1_000_000)
+    still_open = sum(1 for row in found if row["status"] == "open")
+    shown = f"{min(rows_shown, len(found))} of {len(found)}"
+    console.print(anomalies_table(found[:rows_shown], f"anomalies, most recently opened first ({shown})", compact=True))
+    console.print(f"{len(found)} anomalies: {still_open} open, {len(found) - still_open} resolved "
+                  f"(all of them: TRADEWATCH_STATE_DIR={state_dir} .venv/bin/tradewatch detect anomalies --status all --limit 1000)")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -85,3 +85,11 @@ def test_config_defaults_and_errors():
     with pytest.raises(ValidationError) as error:
         IqrConfig(name="q", metric="spread_bps", window=10, warmup=1)
     assert [e["loc"] for e in error.value.errors()] == [("warmup",)]
+
+
+def test_min_scale_floors_the_interquartile_range():
+    detector = IqrDetector(IqrConfig(name="iqr", metric="spread_bps", window=8, warmup=8, threshold=3.0, min_scale=1.0))
+    # quartiles 2 and 2 (IQR 0, floored to 1): 6 is (6 - 2) / 1 = 4 IQRs above Q3
+    [anomaly] = detect(detector, [2.0] * 8 + [6.0])
+    assert anomaly.score == pytest.approx(4.0)
+    assert detect(detector, [2.0] * 8 + [4.5]) == []

@@ -73,3 +73,14 @@ def test_config_defaults_and_errors():
     with pytest.raises(ValidationError) as error:
         RobustZScoreConfig(name="r", metric="fill_latency_seconds", windw=10)
     assert [e["loc"] for e in error.value.errors()] == [("windw",)]
+
+
+def test_min_scale_floors_a_spread_too_small_to_matter():
+    # A one-tick spread in bps moves only with the price: MAD 0.001 bps, so a two-tick quote
+    # would be thousands of MADs out. With min_scale 1 bps it is (4.0 - 2.0) / 1 = 2: no finding.
+    window = [2.0, 2.001, 1.999, 2.0, 2.002, 1.998, 2.0, 2.001, 1.999, 2.0]
+    [anomaly] = detect(robust(), window + [4.0])
+    assert anomaly.score > 1000
+    assert detect(robust(min_scale=1.0), window + [4.0]) == []
+    [far] = detect(robust(min_scale=1.0), window + [12.0])
+    assert far.score == pytest.approx(10.0)

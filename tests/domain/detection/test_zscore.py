@@ -138,3 +138,11 @@ def test_config_errors_name_the_field(bad, field):
     assert [e["loc"] for e in error.value.errors()] == [(field,)]
     if field in ("warmup", "critical_threshold"):
         assert "slippage_z" in str(error.value)  # the message names the detector
+
+
+def test_min_scale_floors_the_standard_deviation_and_scores_a_constant_window():
+    floored = ZScoreDetector(ZScoreConfig(name="z", metric="spread_bps", window=10, warmup=5, threshold=3.0,
+                                          min_scale=2.0))
+    [anomaly] = detect(floored, [5.0] * 10 + [12.0])  # constant window: (12 - 5) / 2 = 3.5
+    assert anomaly.score == pytest.approx(3.5) and anomaly.context["std"] == 0.0
+    assert detect(floored, [5.0] * 10 + [10.0]) == []  # 2.5 < 3

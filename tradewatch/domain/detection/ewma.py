@@ -120,7 +120,7 @@ class EwmaDetector:
                     z = mu
                 continue
             z = lam * x + (1 - lam) * z
-            scale = sigma * self._chart_scale
+            scale = max(sigma, config.min_scale) * self._chart_scale
             score = (z - mu) / scale if scale > 0 else math.nan
             outside = (score > limit if config.direction == "high" else score < -limit if config.direction == "low"
                        else abs(score) > limit)  # False for NaN

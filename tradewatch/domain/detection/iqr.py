@@ -16,8 +16,8 @@ The score is the distance beyond the nearer quartile in IQRs, signed by side:
 
 so x is outside a fence exactly when |score| > k, and ``direction`` "high" / "low" selects the
 upper / lower fence. A finding (anomaly_type "spike") for a value outside the fence(s);
-"critical" at |score| >= ``critical_threshold``. An IQR of 0 (at least half the window on one
-value) gives no score: every other value would be infinitely many IQRs out. The baseline is the
+"critical" at |score| >= ``critical_threshold``. The IQR is floored at ``min_scale`` (the
+metric's unit) when set. An IQR of 0 (at least half the window on one value) gives no score: every other value would be infinitely many IQRs out. The baseline is the
 window's median; the context gives q1, q3, iqr and the two fences.
 
 Quartiles need no distribution and ignore up to a quarter of the window being outliers on
@@ -48,7 +48,7 @@ class IqrDetector(WindowDetector):
     def statistics(self, windows: np.ndarray, values: np.ndarray, lengths: np.ndarray) -> Scores:
         ordered = np.sort(windows, axis=1)  # padding (NaN) sorts last
         q1, q3 = row_quantile(ordered, lengths, 0.25), row_quantile(ordered, lengths, 0.75)
-        iqr = q3 - q1
+        iqr = np.maximum(q3 - q1, self.config.min_scale)
         with np.errstate(divide="ignore", invalid="ignore"):
             score = np.where(values > q3, (values - q3) / iqr, np.where(values < q1, (values - q1) / iqr, 0.0))
             score = np.where(iqr > 0, score, np.nan)

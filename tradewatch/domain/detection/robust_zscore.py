@@ -16,7 +16,9 @@ When more than half the window equals its median, MAD = 0. Then, following IBM's
 of the modified z-score, the spread is 1.253314 MeanAD, MeanAD = mean_i |w_i - median| (the
 mean absolute deviation around the median; 1.253314 = sqrt(pi / 2) makes it estimate the
 standard deviation of normal data): M = (x - median) / (1.253314 MeanAD). When that is 0 too
-(a constant window) there is no score, for the reason given in ``zscore``.
+(a constant window) there is no score, for the reason given in ``zscore``. With ``min_scale``
+> 0 the divisor (MAD / 0.6745 or 1.253314 MeanAD, both on the standard deviation's scale) is
+at least ``min_scale``, in the metric's unit.
 
 A finding (anomaly_type "spike") when M is beyond ``threshold`` (default 3.5, Iglewicz and
 Hoaglin's recommendation) in the configured direction; "critical" at |M| >= ``critical_threshold``.
@@ -59,10 +61,10 @@ class RobustZScoreDetector(WindowDetector):
         deviations = np.abs(windows - median[:, None])  # padding stays NaN
         mad = row_median(np.sort(deviations, axis=1), lengths)
         mean_absolute_deviation = fill(deviations, valid_mask(windows, lengths), 0.0).sum(axis=1) / lengths
+        # The spread on the standard deviation's scale: MAD / 0.6745, else 1.253314 MeanAD.
+        spread = np.where(mad > 0, mad / NORMAL_QUARTILE, MEAN_ABSOLUTE_DEVIATION_SCALE * mean_absolute_deviation)
+        spread = np.maximum(spread, self.config.min_scale)
         with np.errstate(divide="ignore", invalid="ignore"):
-            score = np.where(mad > 0, NORMAL_QUARTILE * (values - median) / mad,
-                             np.where(mean_absolute_deviation > 0,
-                                      (values - median) / (MEAN_ABSOLUTE_DEVIATION_SCALE * mean_absolute_deviation),
-                                      np.nan))
+            score = np.where(spread > 0, (values - median) / spread, np.nan)
         return Scores(score=score, baseline=median,
                       statistics={"median": median, "mad": mad, "mean_absolute_deviation": mean_absolute_deviation})

@@ -69,6 +69,10 @@ class StreamDetectorConfig(BaseModel):
     threshold: float = Field(gt=0)
     critical_threshold: float | None = Field(None, description="at or above it the severity is critical")
     direction: Direction = "both"
+    # Why a floor: a stream that barely varies (a one-tick spread in bps moves only with the
+    # price) has a tiny spread statistic, and an ordinary two-tick quote would then score in the
+    # thousands. The floor is in the metric's unit and says what variation is too small to matter.
+    min_scale: float = Field(0.0, ge=0, description="floor of the spread statistic a score divides by, in the metric's unit")
 
     @field_validator("warmup")
     @classmethod

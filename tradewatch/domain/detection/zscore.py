@@ -10,9 +10,10 @@ A finding (anomaly_type "spike") when z is beyond ``threshold`` (default 4.0) in
 direction; "critical" at |z| >= ``critical_threshold``. The baseline is the mean; the context
 gives mean and std.
 
-A constant window (std = 0) gives no score: any other value would be infinitely many standard
-deviations away, which says nothing about how unusual it is (a metric that sat at 0 and moves
-at all). The window is tested for constancy directly (max == min) rather than std == 0, because
+With ``min_scale`` > 0 the divisor is max(std, min_scale) (a constant window then divides by
+min_scale). Without it, a constant window (std = 0) gives no score: any other value would be
+infinitely many standard deviations away, which says nothing about how unusual it is (a metric
+that sat at 0 and moves at all). The window is tested for constancy directly (max == min) rather than std == 0, because
 the rounded mean of a constant window such as 0.1 repeated can leave a std of 1e-17 behind.
 Use the robust or IQR detector, or a rule, for metrics that are mostly constant.
 
@@ -47,6 +48,8 @@ class ZScoreDetector(WindowDetector):
         deviations = fill(windows - mean[:, None], valid, 0.0)
         std = np.sqrt((deviations * deviations).sum(axis=1) / (lengths - 1))
         constant = fill(windows, valid, -np.inf).max(axis=1) == fill(windows, valid, np.inf).min(axis=1)
+        floor = self.config.min_scale
+        scale = np.maximum(np.where(constant, 0.0, std), floor)
         with np.errstate(divide="ignore", invalid="ignore"):
-            z = np.where(constant, np.nan, (values - mean) / std)
+            z = np.where(scale > 0, (values - mean) / scale, np.nan)
         return Scores(score=z, baseline=mean, statistics={"mean": mean, "std": std})
