@@ -78,6 +78,22 @@ def test_demo_ends_with_the_post_trade_analytics(demo_run):
     assert re.search(r"round trips\s+│\s+[1-9][\d,]*", result.stdout)
 
 
+def test_demo_ends_with_the_anomalies_the_pipeline_found(demo_run):
+    import json
+
+    result, state = demo_run
+    out = result.stdout
+    assert "anomalies found by the detection pipeline" in out
+    total, still_open, resolved = map(int, re.search(r"(\d+) anomalies: (\d+) open, (\d+) resolved", out).groups())
+    assert total == still_open + resolved >= 1
+    # The demo trains no model: the model detector reports that, and uses none.
+    assert re.search(r"│ fill_isolation_forest\s+│ model_unusable\s+│ warning\s+│", out)
+    listed = run("detect", "anomalies", "--status", "all", "--format", "json", "--limit", "1000",
+                 env={"TRADEWATCH_STATE_DIR": str(state)})
+    assert listed.returncode == 0, listed.stderr
+    assert len(json.loads(listed.stdout)) == total
+
+
 def test_analytics_report_reads_the_demo_trail_in_each_format(demo_run):
     import csv
     import io
