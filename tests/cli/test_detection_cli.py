@@ -214,7 +214,7 @@ def test_check_lists_the_detectors_of_a_valid_file(tmp_path):
     packaged = run("detect", "check")
     assert packaged.returncode == 0, packaged.stderr
     assert "valid: default_pipeline.yaml (packaged default)" in packaged.stdout
-    assert "11 detectors" in packaged.stdout
+    assert "13 detectors" in packaged.stdout
 
 
 def test_check_names_file_detector_key_and_what_is_accepted(tmp_path):

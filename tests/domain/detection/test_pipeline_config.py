@@ -203,7 +203,8 @@ def test_the_shipped_configuration_loads_and_builds():
     kinds = {detector.name: detector.kind for detector in config.detectors}
     assert kinds == {
         "slippage_robust_zscore": "robust_zscore", "spread_robust_zscore": "robust_zscore",
-        "fill_latency_zscore": "zscore", "slippage_level_shift": "ewma", "slippage_spike": "slippage_spike",
+        "slippage_level_shift": "ewma", "spread_level_shift": "ewma", "fill_latency_level_shift": "ewma",
+        "round_trip_pnl_level_shift": "ewma", "slippage_spike": "slippage_spike",
         "fill_latency_excursion": "latency_excursion", "loss_streak": "loss_streak",
         "rejection_spike": "rejection_spike", "stale_feed": "stale_feed", "clock_skew": "clock_skew",
         "fill_isolation_forest": "model",
@@ -211,12 +212,14 @@ def test_the_shipped_configuration_loads_and_builds():
     by_name = {detector.name: detector for detector in config.detectors}
     assert (by_name["slippage_robust_zscore"].metric, by_name["slippage_robust_zscore"].by) == ("slippage_bps", "symbol")
     assert (by_name["spread_robust_zscore"].metric, by_name["spread_robust_zscore"].by) == ("spread_bps", "symbol")
-    assert (by_name["fill_latency_zscore"].metric, by_name["fill_latency_zscore"].by) == \
+    assert (by_name["fill_latency_level_shift"].metric, by_name["fill_latency_level_shift"].by) == \
         ("fill_latency_seconds", "strategy_id")
+    assert (by_name["round_trip_pnl_level_shift"].metric, by_name["round_trip_pnl_level_shift"].direction) == \
+        ("round_trip_pnl_usd", "low")
     assert by_name["slippage_level_shift"].metric == "slippage_bps"
     assert by_name["fill_isolation_forest"].algorithm == "isolation_forest"
     # conservative: the point detectors fire far out in the tail
-    assert by_name["slippage_robust_zscore"].threshold >= 6 and by_name["fill_latency_zscore"].threshold >= 6
+    assert by_name["slippage_robust_zscore"].threshold >= 6 and by_name["spread_robust_zscore"].threshold >= 6
     assert config.quiet_seconds == 300 and config.extractor == ExtractorSettings()
 
     pipeline = DetectionPipeline(config)
@@ -248,9 +251,9 @@ def test_the_shipped_pipeline_runs_end_to_end_and_restarts_from_bytes():
 
     restarted = DetectionPipeline(default_pipeline_config())
     state = PipelineState.from_bytes(first.state.to_bytes())
-    quiet = restarted.tick(t0 + 64 * S, state)  # last quote at t0 + 4 s: 60 s of silence, not more
+    quiet = restarted.tick(t0 + 34 * S, state)  # last quote at t0 + 4 s: 30 s of silence, not more
     assert quiet.opened == []
-    stale = restarted.tick(t0 + 65 * S, state)
+    stale = restarted.tick(t0 + 35 * S, state)
     assert [(a.detector, a.entity, a.severity) for a in stale.opened] == [("stale_feed", "feed-1", "critical")]
     back = restarted.detect_all(_events([{**quotes[0], "seq": 5, "event_id": "q5", "occurred_at_ns": t0 + 70 * S,
                                           "received_at_ns": t0 + 70 * S}]), state)
