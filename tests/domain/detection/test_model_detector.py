@@ -243,3 +243,18 @@ def test_fit_models_on_a_trail_window():
     # too few fills in the window: no model
     assert fit_models(configs, events, trained_at_ns=0, window_start_ns=START_NS + 500 * SECOND_NS,
                       window_end_ns=START_NS + DAY_NS) == []
+
+
+def test_an_event_stamped_ahead_does_not_age_the_model_out(model):
+    # max age 1 h; a quote whose engine clock runs two days ahead arrives with ordinary fills.
+    detector = ModelDetector(config(max_age_seconds=3_600))
+    detector.use_model(model)
+    rows, observations = ordinary_fills(30, seed=3, start_ns=START_NS, prefix="q")
+    rows.append({"event_id": "ahead", "event_type": "market_data", "occurred_at_ns": START_NS + 2 * DAY_NS,
+                 "received_at_ns": START_NS + 600 * SECOND_NS, "bid": 99.9, "ask": 100.1})
+    # Judged at the trusted time min(START + 2 days, START + 600 s + 60 s) = START + 660 s: 11 min old.
+    assert detector.detect(batch_of(rows, observations), {}) == []
+    # Received that late (two days after training), the model is too old.
+    rows[-1]["received_at_ns"] = START_NS + 2 * DAY_NS
+    [unusable] = detector.detect(batch_of(rows, observations), {})
+    assert unusable.anomaly_type == "model_unusable" and unusable.detected_at_ns == START_NS + 2 * DAY_NS

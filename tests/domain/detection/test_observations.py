@@ -319,3 +319,89 @@ def test_any_batch_split_gives_the_same_observations_and_state(trail):
     pd.testing.assert_frame_equal(joined.astype({"value": "float64"}), whole, check_exact=True)
     assert _same(decode(encode(whole_state)), split_state)
     assert set(whole["metric"]) <= set(METRICS)
+
+
+# --- trusted time: an engine clock running ahead ----------------------------------------------------
+
+DAY = 86_400
+
+
+def received_at(frame: pd.DataFrame, seconds: list[float]) -> pd.DataFrame:
+    """``frame`` with tradewatch's receipt times (seconds after BASE_NS), one per row."""
+    frame = frame.copy()
+    frame["received_at_ns"] = np.array([at(s) for s in seconds], dtype=np.int64)
+    return frame
+
+
+def test_trusted_times_cap_occurred_at_at_received_at_plus_a_minute():
+    from tradewatch.domain.detection.event_frame import MAX_CLOCK_LEAD_NS, trusted_times
+    assert MAX_CLOCK_LEAD_NS == 60 * SECOND
+    # occurred at 0, 100, 30 + a day, -50; received at 10, 41, 30, 0
+    frame = received_at(event_frame([quote(t, last="1") for t in (0, 100, 30 + DAY, -50)]), [10, 41, 30, 0])
+    # min(0, 70) = 0; min(100, 101) = 100; min(30 + a day, 90) = 90; a clock behind is left alone: -50
+    assert trusted_times(frame).tolist() == [at(0), at(100), at(90), at(-50)]
+    assert trusted_times(event_frame([])).tolist() == []
+
+
+def test_an_event_stamped_a_day_ahead_does_not_expire_every_order():
+    # feed-2's clock runs a day ahead; its quote arrives at 1 s. Before the fix the watermark
+    # jumped a day and expired o1 (ttl 600 s): no acknowledgement or fill latency anywhere.
+    extractor, state = MetricExtractor(), {}
+    first = received_at(event_frame([order("o1", "submitted", 0), quote(1 + DAY, bid="1", ask="2")]), [0, 1])
+    extractor.extract(first, state)
+    assert state["watermark_ns"] == at(61)  # received 1 s + the 60 s allowed lead
+    second = received_at(event_frame([order("o1", "accepted", 2), fill("o1", 3, "100", arrival_price="100"),
+                                      order("o2", "submitted", 4), fill("o2", 9, "100", arrival_price="100")]),
+                         [2, 3, 4, 9])
+    observations = extractor.extract(second, state)
+    # latencies stay occurred_at differences: 2 - 0, 3 - 0, 9 - 4
+    assert values_of(observations, "acknowledgement_latency_seconds") == pytest.approx([2.0])
+    assert values_of(observations, "fill_latency_seconds") == pytest.approx([3.0, 5.0])
+    assert state["watermark_ns"] == at(61)
+    assert sorted(state["orders"]["trusted_ns"].tolist()) == [at(0), at(4)]
+
+
+def test_a_submission_stamped_ahead_expires_by_its_trusted_time_and_keeps_its_latency():
+    # o1 is stamped 100 s ahead (received at 0): its trusted time is 60 s, its latency uses occurred_at.
+    extractor, state = MetricExtractor(order_ttl_seconds=10), {}
+    frame = received_at(event_frame([order("o1", "submitted", 100), fill("o1", 101, "100", arrival_price="100"),
+                                     quote(71, bid="1", ask="2"), fill("o1", 102, "100", arrival_price="100")]),
+                        [0, 1, 71, 72])
+    observations = extractor.extract(frame, state)
+    # fill 1: watermark 60 (o1 live); the quote at 71 moves it past 60 + 10: the second fill finds no order
+    assert values_of(observations, "fill_latency_seconds") == pytest.approx([1.0])
+    assert len(state["orders"]["key"]) == 0
+
+
+def test_a_submission_stamped_ahead_does_not_freeze_the_order_rate():
+    # o1 stamped a day ahead, received at 0, counts at its trusted time 60 s; the next ones are on time.
+    frame = received_at(event_frame([order("o1", "submitted", DAY), order("o2", "submitted", 10),
+                                     order("o3", "submitted", 70), order("o4", "submitted", 125)]), [0, 10, 70, 125])
+    # Windows (t - 60, t] of trusted times: at 60 {60}; at 10 {10}; at 70 {60, 70}; at 125 {70, 125}.
+    # (By occurred_at, o1 at a day would have pruned the rest: 1, 1, 1, 1.)
+    assert values_of(MetricExtractor().extract(frame, {}), "order_rate_per_minute") == [1.0, 1.0, 2.0, 2.0]
+
+
+@st.composite
+def trails_with_clocks_ahead(draw):
+    events, cuts = draw(trails())
+    ahead = draw(st.lists(st.sampled_from([0, 0, 0, 30, DAY]), min_size=len(events), max_size=len(events)))
+    return events, cuts, ahead
+
+
+@settings(max_examples=40, deadline=None)
+@given(trails_with_clocks_ahead())
+def test_any_batch_split_gives_the_same_observations_with_clocks_ahead(trail):
+    events, cuts, ahead = trail
+    frame = event_frame(events)
+    frame["occurred_at_ns"] = frame["occurred_at_ns"] + np.array(ahead, dtype=np.int64) * SECOND  # received stays
+    extractor = MetricExtractor(rejection_window=3, order_ttl_seconds=5)
+    whole_state: dict = {}
+    whole = extractor.extract(frame, whole_state)
+    parts, split_state = [], {}
+    for start, end in zip([0, *cuts], [*cuts, len(events)]):
+        parts.append(extractor.extract(frame.iloc[start:end].reset_index(drop=True), split_state))
+        split_state = decode(encode(split_state))
+    joined = pd.concat(parts, ignore_index=True) if parts else whole.iloc[:0]
+    pd.testing.assert_frame_equal(joined.astype({"value": "float64"}), whole, check_exact=True)
+    assert _same(decode(encode(whole_state)), split_state)

@@ -40,6 +40,8 @@ def frame(rows: list[tuple[int, int, str, float]]) -> pd.DataFrame:
         "seq": np.array([r[0] for r in rows], dtype=np.int64),
         "event_id": [f"e{r[0]}" for r in rows],
         "occurred_at_ns": np.array([r[1] * S for r in rows], dtype=np.int64),
+        # The event frame's received_at_ns (the pipeline reads it for trusted times): on time.
+        "received_at_ns": np.array([r[1] * S for r in rows], dtype=np.int64),
         "symbol": [r[2] for r in rows],
         "value": np.array([r[3] for r in rows], dtype=np.float64),
     })
@@ -538,3 +540,90 @@ def test_extra_kinds_can_be_given_to_the_pipeline_too():
         DetectionPipeline(config, extractor=FakeExtractor())
     p = DetectionPipeline(config, extractor=FakeExtractor(), extra_kinds=FAKE_KINDS)
     assert [type(d).__name__ for d in p.detectors] == ["FakeSpike"]
+
+
+def test_an_event_stamped_a_day_ahead_does_not_resolve_point_anomalies_as_quiet():
+    p = pipeline(Spike())
+    first = p.detect_all(frame([(1, 100, "AAA", 20.0)]))
+    ahead = frame([(2, 100 + 86_400, "BBB", 1.0)])
+    ahead["received_at_ns"] = np.array([101 * S], dtype=np.int64)  # tradewatch got it at 101 s
+    # Trusted time min(100 s + a day, 101 s + 60 s) = 161 s: 61 s after the spike, not quiet.
+    result = p.detect_all(ahead, first.state)
+    assert result.resolved == [] and list(result.state.open) == ["spike|spread_bps|symbol=AAA"]
+    # An on-time event past the quiet period still resolves it, at the period's end.
+    later = p.detect_all(frame([(3, 101 + QUIET, "BBB", 1.0)]), result.state)
+    assert [(r.reason, r.resolved_at_ns) for r in later.resolved] == [("quiet", (100 + QUIET) * S)]
+
+
+# ------------------------------------------------------------------ detector config changes
+
+
+class AboveConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    kind: Literal["above"] = "above"
+    severity: Literal["info", "warning", "critical"] = "warning"
+    limit: float
+
+
+class Above:
+    """Condition detector with a pydantic config: level_shift per value > limit; counts its calls."""
+
+    def __init__(self, config: AboveConfig) -> None:
+        self.config, self.name = config, config.name
+
+    def detect(self, batch: Batch, state: dict) -> list:
+        state["calls"] = state.get("calls", 0) + 1
+        hits = batch.observations[batch.observations["value"] > self.config.limit]
+        return [_anomaly(self.name, "level_shift", "warning", row, self.config.limit) for row in hits.itertuples()]
+
+    def tick(self, now_ns: int, state: dict) -> list:
+        state["calls"] = state.get("calls", 0) + 1
+        return []
+
+
+def above(limit: float, name: str = "above") -> Above:
+    return Above(AboveConfig(name=name, limit=limit))
+
+
+def test_a_detector_whose_config_changed_restarts_and_resolves_its_anomalies_as_detector_changed():
+    state = pipeline(above(5), above(5, name="other")).detect_all(frame([(1, 10, "AAA", 7.0)])).state
+    assert set(state.open) == {"above|spread_bps|symbol=AAA", "other|spread_bps|symbol=AAA"}
+    state = PipelineState.from_bytes(state.to_bytes())  # the fingerprints are persisted
+
+    # Same names; "above" now has limit 6 (a new config), "other" is unchanged.
+    changed = pipeline(above(6), above(5, name="other"))
+    result = changed.detect_all(frame([(2, 20, "AAA", 8.0)]), state)
+    [resolution] = result.resolved
+    assert (resolution.anomaly.detector, resolution.resolved_at_ns, resolution.reason) == \
+        ("above", 20 * S, "detector_changed")
+    assert resolution.anomaly.detected_at_ns == 10 * S
+    # The finding at 20 s on the same key opens a new anomaly; "other" just updates its open one.
+    assert [(a.detector, a.detected_at_ns) for a in result.opened] == [("above", 20 * S)]
+    assert [(u.anomaly.detector, u.occurrences) for u in result.updated] == [("other", 2)]
+    assert result.state.open["above|spread_bps|symbol=AAA"].first_seen_at_ns == 20 * S
+    # "above" started from {}: one call since the change; "other" kept its state.
+    assert result.state.detectors == {"above": {"calls": 1}, "other": {"calls": 2}}
+
+    # The new fingerprint is kept: the next call under the same config changes nothing.
+    again = changed.detect_all(frame([(3, 30, "AAA", 1.0)]), result.state)
+    assert again.resolved == [] and again.state.detectors == {"above": {"calls": 2}, "other": {"calls": 3}}
+
+
+def test_a_changed_detector_resolves_at_the_tick_time_or_for_an_empty_batch_at_its_last_finding():
+    state = pipeline(above(5)).detect_all(frame([(1, 10, "AAA", 7.0), (2, 15, "AAA", 9.0)])).state
+    ticked = pipeline(above(1)).tick(100 * S, PipelineState.from_bytes(state.to_bytes()))
+    assert [(r.reason, r.resolved_at_ns) for r in ticked.resolved] == [("detector_changed", 100 * S)]
+    assert ticked.state.open == {} and ticked.state.detectors == {"above": {"calls": 1}}
+    # An empty batch has no time: the anomaly resolves at the last time it was seen (15 s).
+    empty = pipeline(above(1)).detect_all(frame([]), state)
+    assert [(r.reason, r.resolved_at_ns) for r in empty.resolved] == [("detector_changed", 15 * S)]
+
+
+def test_a_state_without_fingerprints_adopts_the_current_configs():
+    state = pipeline(above(5)).detect_all(frame([(1, 10, "AAA", 7.0)])).state
+    state.fingerprints = {}  # written before fingerprints existed
+    result = pipeline(above(6)).detect_all(frame([(2, 20, "AAA", 8.0)]), state)
+    assert result.resolved == [] and result.state.detectors == {"above": {"calls": 2}}
+    assert list(result.state.fingerprints) == ["above"]

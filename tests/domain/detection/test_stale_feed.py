@@ -127,8 +127,49 @@ def test_empty_batch_changes_nothing():
     ({"expected_sources": ["a", "a"]}, "expected_sources", "listed twice"),
     ({"expected_sources": [" "]}, "expected_sources", "empty"),
     ({"sources": ["a"]}, "sources", "Extra inputs are not permitted"),
+    ({"max_silence_seconds": 60, "forget_after_seconds": 60}, "forget_after_seconds",
+     "must be greater than max_silence_seconds (60.0)"),
 ])
 def test_bad_config_names_the_key_and_what_is_accepted(fields, where, says):
     with pytest.raises(ValidationError) as caught:
         StaleFeedConfig(name="stale", **fields)
     assert where in str(caught.value) and says in str(caught.value)
+
+
+def test_a_source_silent_beyond_forget_after_seconds_is_cleared_and_dropped():
+    detector = rule(max_silence_seconds=30, forget_after_seconds=100, expected_sources=["feed-x"])
+    state: dict = {}
+    detector.detect(batch(events([("market_data", "feed-a", 0), ("market_data", "feed-b", 50),
+                                  ("market_data", "feed-x", 0)])), state)
+    # at 40: feed-a and feed-x silent 40 s > 30: stale; feed-b silent for -10 s
+    opened = detector.tick(at(40), state)
+    assert [a.entity for a in opened] == ["feed-a", "feed-x"]
+    assert detector.tick(at(100), state)[0].entity == "feed-b"  # silent 50 s
+    assert detector.tick(at(100), state) == []
+    # at 101: feed-a silent 101 s > 100: retired, its condition cleared at now; feed-x is expected: kept
+    state = state_codec.decode(state_codec.encode(state))
+    assert detector.tick(at(101), state) == [Cleared(key="stale|feed_silence_seconds|source=feed-a",
+                                                     cleared_at_ns=at(101))]
+    assert sorted(state["last_seen"]) == ["feed-b", "feed-x"] and sorted(state["open"]) == ["feed-b", "feed-x"]
+    # at 151: feed-b (last seen 50) silent 101 s: cleared and dropped too; feed-x stays, open
+    assert detector.tick(at(151), state) == [Cleared(key="stale|feed_silence_seconds|source=feed-b",
+                                                     cleared_at_ns=at(151))]
+    assert list(state["last_seen"]) == ["feed-x"] and list(state["open"]) == ["feed-x"]
+    assert detector.tick(at(10_000), state) == []
+    # heard again: tracked afresh, nothing to clear (its condition was already cleared)
+    assert detector.detect(batch(events([("market_data", "feed-a", 10_000)])), state) == []
+    (again,) = detector.tick(at(10_031), state)
+    assert again.entity == "feed-a" and again.context["last_seen_at_ns"] == at(10_000)
+
+
+def test_a_source_forgotten_without_an_open_condition_emits_nothing():
+    # no tick ran while it was merely stale (ticks stopped): it is forgotten silently
+    detector = rule(max_silence_seconds=30, forget_after_seconds=100)
+    state: dict = {}
+    detector.detect(batch(events([("market_data", "feed-a", 0)])), state)
+    assert detector.tick(at(101), state) == []
+    assert state["last_seen"] == {} and state["open"] == {}
+
+
+def test_forget_after_seconds_defaults_to_a_day():
+    assert StaleFeedConfig(name="stale").forget_after_seconds == 86_400.0

@@ -66,10 +66,16 @@ class Anomaly:
         if self.severity not in SEVERITIES:
             raise ValueError(f"anomaly severity {self.severity!r} is not one of {', '.join(SEVERITIES)}")
 
+    @staticmethod
+    def make_key(detector: str, metric: str, entity_kind: str, entity: str) -> str:
+        """The deduplication key ``<detector>|<metric>|<entity_kind>=<entity>``: the one place
+        its format is written (a ``Cleared`` for a finding not at hand builds its key here)."""
+        return f"{detector}|{metric}|{entity_kind}={entity}"
+
     @property
     def key(self) -> str:
-        """The deduplication key: detector, metric and entity."""
-        return f"{self.detector}|{self.metric}|{self.entity_kind}={self.entity}"
+        """The deduplication key: detector, metric and entity (``make_key``)."""
+        return Anomaly.make_key(self.detector, self.metric, self.entity_kind, self.entity)
 
     @property
     def is_point(self) -> bool:

@@ -59,9 +59,9 @@ from tradewatch.domain.detection.conditions import (
     source_anomaly,
     transitions,
 )
+from tradewatch.domain.events.timestamps import NS_PER_SECOND
 
 CLOCK_SKEW_SECONDS = "clock_skew_seconds"
-_NS_PER_SECOND = 1_000_000_000
 _EMPTY = np.zeros(0, dtype=np.int64)
 
 
@@ -106,7 +106,7 @@ class ClockSkewRule:
     def __init__(self, config: ClockSkewConfig) -> None:
         self.config = config
         self.name = config.name
-        self._tolerance_ns = int(round(config.tolerance_seconds * _NS_PER_SECOND))
+        self._tolerance_ns = int(round(config.tolerance_seconds * NS_PER_SECOND))
 
     def detect(self, batch: Batch, state: State) -> list[Finding]:
         windows: dict = state.setdefault("windows", {})
@@ -135,7 +135,7 @@ class ClockSkewRule:
         received = rows["received_at_ns"].to_numpy()
         delays = rows["delay_ns"].to_numpy()
         start_bucket = stored["buckets"][-1] if stored["buckets"].size else np.iinfo(np.int64).min
-        buckets = running_maximum(received // _NS_PER_SECOND, start_bucket)
+        buckets = running_maximum(received // NS_PER_SECOND, start_bucket)
 
         # One sequence: the stored per-second summaries, then the new events one by one.
         all_buckets = np.concatenate((stored["buckets"], buckets))
@@ -170,7 +170,7 @@ class ClockSkewRule:
 
     def _anomaly(self, source: str, skew_ns: int, in_window: int, received_ns: int, event_id: str) -> Anomaly:
         config = self.config
-        skew = skew_ns / _NS_PER_SECOND
+        skew = skew_ns / NS_PER_SECOND
         return source_anomaly(
             config, source, anomaly_type="clock_skew", metric=CLOCK_SKEW_SECONDS, observed=skew, baseline=0.0,
             score=abs(skew) / config.tolerance_seconds, detected_at_ns=received_ns, event_ids=(event_id,),

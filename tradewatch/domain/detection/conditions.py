@@ -19,18 +19,18 @@ Windows over a stored tail followed by a batch are taken with prefix sums (``ran
 exact integers, and times that may step back are made non-decreasing continuing from the
 stored ones (``running_maximum``), so any split of the trail into batches gives the same sums.
 
-``stream_anomaly`` and ``source_anomaly`` fill the parts of an ``Anomaly`` that come from the
-rule's config (detector name, severity) and from what it is about: an observation stream's
-entity (``config.by``) at one observation row, or an event source.
+``source_anomaly`` fills the parts of an ``Anomaly`` that come from the rule's config (detector
+name, severity) and from the event source it is about. Streams of observations and anomalies
+about a stream's entity come from ``streams`` (``split_streams``, ``make_anomaly``), shared with
+the window detectors.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from tradewatch.domain.detection.anomaly import Anomaly, Cleared
 from tradewatch.domain.detection.base import Finding
@@ -65,18 +65,6 @@ def running_maximum(values: np.ndarray, start: int) -> np.ndarray:
     return np.maximum.accumulate(np.concatenate(([start], values)))[1:]
 
 
-def entity_streams(observations: pd.DataFrame, metric: str,
-                   by: str) -> Iterator[tuple[str, pd.DataFrame, np.ndarray]]:
-    """The observations of ``metric``, split per entity (the value of column ``by``; rows
-    without one are skipped): ``(entity, its rows, their positions)`` in order of first
-    appearance. Positions count the batch's observations of ``metric``, so sorting findings
-    by them restores batch order."""
-    mask = (observations["metric"].to_numpy() == metric) & observations[by].notna().to_numpy()
-    selected = observations.loc[mask].reset_index(drop=True)
-    for entity, rows in selected.groupby(by, sort=False).indices.items():
-        yield str(entity), selected.iloc[rows], rows
-
-
 def condition_findings(entity: str, opens: np.ndarray, clears: np.ndarray, positions: np.ndarray,
                        times: np.ndarray, open_keys: dict,
                        anomaly_at: Callable[[int], Anomaly]) -> list[tuple[int, Finding]]:
@@ -99,20 +87,6 @@ def in_batch_order(found: list[tuple[Any, ...]]) -> list[Finding]:
     (then the tie-breaks; stable otherwise)."""
     found.sort(key=lambda item: item[:-1])
     return [item[-1] for item in found]
-
-
-def stream_anomaly(config: Any, entity: str, row: pd.Series, *, anomaly_type: str, metric: str, observed: float,
-                   baseline: float, score: float, context: dict[str, Any],
-                   event_ids: tuple[str, ...] | None = None, severity: str | None = None) -> Anomaly:
-    """An anomaly of rule ``config`` about the stream entity ``entity`` (kind ``config.by``),
-    detected at the observation ``row`` (its event time, symbol, strategy and, unless
-    ``event_ids`` is given, its event id). ``severity`` defaults to the configured one."""
-    return Anomaly(
-        detector=config.name, anomaly_type=anomaly_type, severity=config.severity if severity is None else severity,
-        metric=metric, observed=observed, baseline=baseline, score=score, entity_kind=config.by, entity=entity,
-        detected_at_ns=int(row["occurred_at_ns"]), symbol=row["symbol"], strategy_id=row["strategy_id"],
-        event_ids=(str(row["event_id"]),) if event_ids is None else event_ids, context=context,
-    )
 
 
 def source_anomaly(config: Any, source: str, *, anomaly_type: str, metric: str, observed: float, baseline: float,

@@ -26,6 +26,17 @@ One row per event, in seq order. Envelope columns, then the payload fields detec
 
 ``event_frame(events)`` builds it from validated events (``EventBase`` models or the trail's
 ``StoredEvent``); the storage layer reads the same columns straight from the database.
+
+Trusted time. occurred_at is stamped by the engine, whose clock can be wrong (validation
+accepts any time up to 2100); received_at is stamped by tradewatch. Where an event's time
+advances a clock of ours (a watermark, "the batch's latest time", a model's age), one event
+stamped hours ahead must not move it: ``trusted_times`` caps each occurred_at at received_at +
+``MAX_CLOCK_LEAD_NS``:
+
+    trusted_ns = min(occurred_at_ns, received_at_ns + MAX_CLOCK_LEAD_NS),  MAX_CLOCK_LEAD_NS = 60 s
+
+An engine clock behind tradewatch's is left alone (a late event is ordinary: a backlog, a
+replay). Measured values (latencies, skew) stay differences of occurred_at.
 """
 
 from __future__ import annotations
@@ -38,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from tradewatch.domain.events.models import EventBase
+from tradewatch.domain.events.timestamps import NS_PER_SECOND
 from tradewatch.domain.trail.records import StoredEvent
 
 ENVELOPE_COLUMNS = ("seq", "event_id", "event_type", "occurred_at_ns", "received_at_ns", "source",
@@ -48,6 +60,8 @@ NUMBER_PAYLOAD_COLUMNS = ("quantity", "price", "bid", "ask", "last", "volume", "
 EVENT_COLUMNS = ENVELOPE_COLUMNS + TEXT_PAYLOAD_COLUMNS + NUMBER_PAYLOAD_COLUMNS
 _INT_COLUMNS = ("seq", "occurred_at_ns", "received_at_ns")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+#: How far ahead of its receipt an event's occurred_at is believed (see "Trusted time" above).
+MAX_CLOCK_LEAD_NS = 60 * NS_PER_SECOND
 
 
 def empty_event_frame() -> pd.DataFrame:
@@ -63,6 +77,14 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
         if name not in _INT_COLUMNS:
             frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
     return frame[list(EVENT_COLUMNS)]
+
+
+def trusted_times(events: pd.DataFrame) -> np.ndarray:
+    """Per event (int64 ns): min(occurred_at_ns, received_at_ns + MAX_CLOCK_LEAD_NS). Engines'
+    clocks can be wrong; received_at is tradewatch's own (module docstring, "Trusted time")."""
+    occurred = events["occurred_at_ns"].to_numpy(dtype=np.int64)
+    received = events["received_at_ns"].to_numpy(dtype=np.int64)
+    return np.minimum(occurred, received + MAX_CLOCK_LEAD_NS)
 
 
 def _number(value) -> float:

@@ -84,7 +84,7 @@ class EwmaDetector:
         streams_state = state.setdefault("streams", {})
         found: list[tuple[int, Anomaly | Cleared]] = []
         rows = None
-        for stream in split_streams(batch.observations, self.config.metric, self.config.by):
+        for stream in split_streams(batch.observations, self.config.metric, self.config.by, finite_only=True):
             chart = streams_state.get(stream.key) or _new_stream()
             events = self._run(chart, stream.values.tolist())
             if events and rows is None:
@@ -94,9 +94,10 @@ class EwmaDetector:
                 if kind == "clear":
                     found.append((row, Cleared(condition_key(self.config, stream.key), int(rows.occurred_at_ns[row]))))
                 else:
+                    score = context.pop("score")
                     found.append((row, make_anomaly(self.config, self.anomaly_type, rows, row, stream.key,
-                                                    observed=x, baseline=context["mu"], score=context.pop("score"),
-                                                    context=context)))
+                                                    severity=severity_of(self.config, score), observed=x,
+                                                    baseline=context["mu"], score=score, context=context)))
             streams_state[stream.key] = chart
         found.sort(key=lambda item: item[0])
         return [finding for _, finding in found]

@@ -34,12 +34,13 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
 from tradewatch.domain.detection.metrics import FILL_LATENCY_SECONDS, SLIPPAGE_BPS
+from tradewatch.domain.events.timestamps import NS_PER_SECOND
 
 FEATURES: tuple[str, ...] = ("slippage_bps", "fill_latency_seconds", "relative_size", "spread_bps",
                              "price_distance_bps", "time_of_day_sin", "time_of_day_cos")
 DEFAULT_SIZE_WINDOW = 200
 DEFAULT_FORGET_AFTER_SECONDS = 7 * 86_400.0
-_NS_PER_DAY = 86_400 * 1_000_000_000
+_NS_PER_DAY = 86_400 * NS_PER_SECOND
 
 
 class FillFeatures(NamedTuple):

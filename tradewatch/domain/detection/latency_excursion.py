@@ -34,20 +34,18 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tradewatch.domain.detection.anomaly import Anomaly
 from tradewatch.domain.detection.base import Batch, Finding, State
 from tradewatch.domain.detection.conditions import (
     condition_findings,
-    entity_streams,
     in_batch_order,
     range_sums,
-    stream_anomaly,
     transitions,
 )
 from tradewatch.domain.detection.metrics import FILL_LATENCY_SECONDS
+from tradewatch.domain.detection.streams import ObservationRows, Stream, make_anomaly, split_streams
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 
@@ -98,31 +96,33 @@ class LatencyExcursionRule:
         flags_by_entity: dict = state.setdefault("flags", {})
         open_keys: dict = state.setdefault("open", {})
         found: list[tuple[int, Finding]] = []
-        for entity, rows, positions in entity_streams(batch.observations, self.config.metric, self.config.by):
-            found.extend(self._stream(entity, rows, positions, flags_by_entity, open_keys))
+        streams = split_streams(batch.observations, self.config.metric, self.config.by, finite_only=False)
+        table = ObservationRows.of(batch.observations) if streams else None
+        for stream in streams:
+            found.extend(self._stream(stream, table, flags_by_entity, open_keys))
         # Streams are processed one after another; batch order makes the output independent of batching.
         return in_batch_order(found)
 
     def tick(self, now_ns: int, state: State) -> list[Finding]:
         return []
 
-    def _stream(self, entity: str, rows: pd.DataFrame, positions: np.ndarray, flags_by_entity: dict,
+    def _stream(self, stream: Stream, table: ObservationRows, flags_by_entity: dict,
                 open_keys: dict) -> list[tuple[int, Finding]]:
         config = self.config
-        values = rows["value"].to_numpy(dtype=np.float64)
+        entity, values = stream.key, stream.values
         stored = flags_by_entity.get(entity, _EMPTY)[-config.window:]
         slow = (values > config.threshold_seconds).astype(np.int64)
         counts = window_counts(stored, slow, config.window)
         opens, clears = transitions(counts >= config.min_count, entity in open_keys)
         flags_by_entity[entity] = np.concatenate((stored, slow))[-config.window:].astype(np.int64)
-        return condition_findings(entity, opens, clears, positions, rows["occurred_at_ns"].to_numpy(), open_keys,
-                                  lambda i: self._anomaly(entity, rows.iloc[i], int(counts[i])))
+        return condition_findings(entity, opens, clears, stream.rows, table.occurred_at_ns[stream.rows], open_keys,
+                                  lambda i: self._anomaly(entity, table, int(stream.rows[i]), float(values[i]),
+                                                          int(counts[i])))
 
-    def _anomaly(self, entity: str, row: pd.Series, count: int) -> Anomaly:
+    def _anomaly(self, entity: str, table: ObservationRows, row: int, value: float, count: int) -> Anomaly:
         config = self.config
-        value = float(row["value"])
-        return stream_anomaly(
-            config, entity, row, anomaly_type="latency_excursion", metric=config.metric, observed=value,
+        return make_anomaly(
+            config, "latency_excursion", table, row, entity, severity=config.severity, observed=value,
             baseline=config.threshold_seconds, score=value / config.threshold_seconds,
             context={"count": count, "window": config.window, "min_count": config.min_count,
                      "threshold_seconds": config.threshold_seconds},

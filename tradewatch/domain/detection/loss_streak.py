@@ -55,24 +55,22 @@ import math
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from tradewatch.domain.detection.anomaly import Anomaly, Cleared
 from tradewatch.domain.detection.base import Batch, Finding, State
 from tradewatch.domain.detection.conditions import (
     condition_findings,
-    entity_streams,
     in_batch_order,
     range_sums,
     running_maximum,
-    stream_anomaly,
     transitions,
 )
 from tradewatch.domain.detection.metrics import ROUND_TRIP_PNL_USD
+from tradewatch.domain.detection.streams import ObservationRows, Stream, make_anomaly, split_streams
+from tradewatch.domain.events.timestamps import NS_PER_SECOND
 
 DRAWDOWN_SPEED_USD = "drawdown_speed_usd"
-_NS_PER_SECOND = 1_000_000_000
 _MICROS_PER_USD = 1_000_000
 _EMPTY = np.zeros(0, dtype=np.int64)
 _NO_TIME = np.iinfo(np.int64).min
@@ -121,7 +119,7 @@ class LossStreakRule:
     def __init__(self, config: LossStreakConfig) -> None:
         self.config = config
         self.name = config.name
-        self._window_ns = int(round(config.drawdown_window_seconds * _NS_PER_SECOND))
+        self._window_ns = int(round(config.drawdown_window_seconds * NS_PER_SECOND))
         self._limit_micros = None if config.drawdown_usd is None else int(round(config.drawdown_usd * _MICROS_PER_USD))
 
     # ------------------------------------------------------------------ protocol
@@ -130,11 +128,12 @@ class LossStreakRule:
         for part in ("streaks", "drawdowns", "open_streaks", "open_drawdowns"):
             state.setdefault(part, {})
         found: list[tuple[int, int, Finding]] = []
-        for entity, trips, positions in entity_streams(batch.observations, ROUND_TRIP_PNL_USD, self.config.by):
-            found.extend((position, 0, finding) for position, finding in self._streaks(entity, trips, positions, state))
+        streams = split_streams(batch.observations, ROUND_TRIP_PNL_USD, self.config.by, finite_only=False)
+        table = ObservationRows.of(batch.observations) if streams else None
+        for trips in streams:
+            found.extend((position, 0, finding) for position, finding in self._streaks(trips, table, state))
             if self._limit_micros is not None:
-                found.extend((position, 1, finding)
-                             for position, finding in self._drawdowns(entity, trips, positions, state))
+                found.extend((position, 1, finding) for position, finding in self._drawdowns(trips, table, state))
         # (batch position, streak before drawdown): the order a single pass would give.
         return in_batch_order(found)
 
@@ -152,19 +151,19 @@ class LossStreakRule:
 
     # ------------------------------------------------------------------ (a) consecutive losses
 
-    def _streaks(self, entity: str, trips: pd.DataFrame, positions: np.ndarray,
-                 state: State) -> list[tuple[int, Finding]]:
+    def _streaks(self, trips: Stream, table: ObservationRows, state: State) -> list[tuple[int, Finding]]:
+        entity = trips.key
         limit = self.config.max_consecutive_losses
         carried = state["streaks"].get(entity, {"length": 0, "event_ids": [], "pnl": []})
         open_keys: dict = state["open_streaks"]
-        pnl = trips["value"].to_numpy(dtype=np.float64)
-        ids = trips["event_id"].astype(str).to_numpy()
+        pnl = trips.values
+        ids = table.event_id[trips.rows].astype(str)
         lengths, last_win = streak_lengths(pnl, int(carried["length"]))
         opens, clears = transitions(lengths >= limit, entity in open_keys)
 
         found = condition_findings(
-            entity, opens, clears, positions, trips["occurred_at_ns"].to_numpy(), open_keys,
-            lambda i: self._streak_anomaly(entity, trips.iloc[i], int(lengths[i]),
+            entity, opens, clears, trips.rows, table.occurred_at_ns[trips.rows], open_keys,
+            lambda i: self._streak_anomaly(entity, table, int(trips.rows[i]), int(lengths[i]),
                                            *self._streak_trips(carried, pnl, ids, last_win[i], i)))
 
         last_ids, last_pnl = self._streak_trips(carried, pnl, ids, last_win[-1], pnl.size - 1)
@@ -183,27 +182,30 @@ class LossStreakRule:
             streak_pnl = list(carried["pnl"]) + streak_pnl
         return streak_ids[-limit:], streak_pnl[-limit:]
 
-    def _streak_anomaly(self, entity: str, row: pd.Series, length: int, ids: list[str], pnl: list[float]) -> Anomaly:
+    def _streak_anomaly(self, entity: str, table: ObservationRows, row: int, length: int, ids: list[str],
+                        pnl: list[float]) -> Anomaly:
         limit = self.config.max_consecutive_losses
-        return stream_anomaly(
-            self.config, entity, row, anomaly_type="loss_streak", metric=ROUND_TRIP_PNL_USD, observed=float(length),
+        return make_anomaly(
+            self.config, "loss_streak", table, row, entity, severity=self.config.severity, metric=ROUND_TRIP_PNL_USD,
+            observed=float(length),
             baseline=float(limit), score=length / limit, event_ids=tuple(ids),
             context={"max_consecutive_losses": limit, "trip_pnl_usd": pnl, "total_pnl_usd": math.fsum(pnl)},
         )
 
     # ------------------------------------------------------------------ (b) drawdown speed
 
-    def _drawdowns(self, entity: str, trips: pd.DataFrame, positions: np.ndarray,
-                   state: State) -> list[tuple[int, Finding]]:
+    def _drawdowns(self, trips: Stream, table: ObservationRows, state: State) -> list[tuple[int, Finding]]:
+        entity = trips.key
         stored = state["drawdowns"].get(entity, {"times": _EMPTY, "micros": _EMPTY})
         open_keys: dict = state["open_drawdowns"]
-        micros = np.rint(trips["value"].to_numpy(dtype=np.float64) * _MICROS_PER_USD).astype(np.int64)
-        times = trips["occurred_at_ns"].to_numpy(dtype=np.int64)
+        micros = np.rint(trips.values * _MICROS_PER_USD).astype(np.int64)
+        times = table.occurred_at_ns[trips.rows]
         sums, counts, effective = trailing_sums(stored["times"], stored["micros"], times, micros, self._window_ns)
         opens, clears = transitions(sums < -self._limit_micros, entity in open_keys)
 
-        found = condition_findings(entity, opens, clears, positions, times, open_keys,
-                                   lambda i: self._drawdown_anomaly(entity, trips.iloc[i], int(sums[i]), int(counts[i])))
+        found = condition_findings(entity, opens, clears, trips.rows, times, open_keys,
+                                   lambda i: self._drawdown_anomaly(entity, table, int(trips.rows[i]), int(sums[i]),
+                                                                    int(counts[i])))
 
         all_times = np.concatenate((stored["times"], effective))
         keep = all_times > effective[-1] - self._window_ns
@@ -211,10 +213,10 @@ class LossStreakRule:
                                       "micros": np.concatenate((stored["micros"], micros))[keep].astype(np.int64)}
         return found
 
-    def _drawdown_anomaly(self, entity: str, row: pd.Series, sum_micros: int, trips: int) -> Anomaly:
+    def _drawdown_anomaly(self, entity: str, table: ObservationRows, row: int, sum_micros: int, trips: int) -> Anomaly:
         config = self.config
-        return stream_anomaly(
-            config, entity, row, anomaly_type="loss_streak", metric=DRAWDOWN_SPEED_USD,
+        return make_anomaly(
+            config, "loss_streak", table, row, entity, severity=config.severity, metric=DRAWDOWN_SPEED_USD,
             observed=sum_micros / _MICROS_PER_USD, baseline=-config.drawdown_usd,
             score=-sum_micros / self._limit_micros,
             context={"drawdown_usd": config.drawdown_usd, "window_seconds": config.drawdown_window_seconds,

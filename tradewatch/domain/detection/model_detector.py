@@ -4,7 +4,9 @@ Per batch: the feature vectors of its fills (``features``; the relative-size his
 this detector's state under ``features``), then
 
 - when there is no model, or ``TrainedModel.usable`` gives a reason (judged at the batch's
-  latest occurred_at, so replaying old data judges the model at that time), or the model is of
+  latest trusted time, ``event_frame.trusted_times``: occurred_at capped at received_at + 60 s,
+  so replaying old data judges the model at that time, and one event stamped a day ahead cannot
+  age the model out), or the model is of
   another algorithm or feature set than configured: one ``model_unusable`` anomaly (metric
   "model", entity_kind "model", entity the model name, the reason in its context) when the
   episode starts, nothing after that, and no scoring. A model that cannot be trusted is
@@ -29,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tradewatch.domain.detection.anomaly import Anomaly, Cleared
 from tradewatch.domain.detection.base import Batch, Finding, State
+from tradewatch.domain.detection.event_frame import trusted_times
 from tradewatch.domain.detection.features import DEFAULT_SIZE_WINDOW, FEATURES, FillFeatures, fill_features
 from tradewatch.domain.detection.trained_model import TrainedModel
 
@@ -77,7 +80,7 @@ class ModelDetector:
         events = batch.events
         if events.empty:
             return []
-        now_ns = int(events["occurred_at_ns"].max())
+        now_ns = int(trusted_times(events).max())
         features = fill_features(events, batch.observations, state.setdefault("features", {}),
                                  size_window=self.config.size_window)
         reason = self.unusable_reason(now_ns)

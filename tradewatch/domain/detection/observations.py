@@ -19,9 +19,11 @@ Definitions (``metrics`` has the table):
 * ``rejection_rate`` (one per accepted or rejected order event) = rejected / (accepted +
   rejected) over the strategy's last ``rejection_window`` such events, this one included.
 * ``order_rate_per_minute`` (one per submitted order event) = the strategy's submitted orders
-  with occurred_at in (t - 60 s, t], t = this one's occurred_at, this one included. Orders older
-  than 60 s before the latest submission seen for the strategy are forgotten (that bounds the
-  state); they could only matter to an event arriving more than a minute out of time order.
+  with trusted time in (t - 60 s, t], t = this one's trusted time, this one included. Orders
+  older than 60 s before the latest submission seen for the strategy are forgotten (that bounds
+  the state); they could only matter to an event arriving more than a minute out of time order.
+  Trusted times (``event_frame.trusted_times``: occurred_at capped at received_at + 60 s), so
+  one submission stamped hours ahead cannot make the strategy's later ones look a minute old.
 * ``spread_bps`` (one per market_data with bid and ask) = (ask - bid) / mid * 1e4.
 
 Only finite values are emitted: an observation whose inputs are missing (a fill without any
@@ -31,23 +33,29 @@ Known orders. A ``submitted`` order event records (submitted time, strategy_id, 
 under its order_id; a later submitted event for the same order_id (a resubmission) replaces it.
 A fill or an accepted event uses the record of its order_id made before it (in event order).
 A record is forgotten once its submission is more than ``order_ttl_seconds`` older than the
-latest event time seen (the watermark, a running maximum of occurred_at over every event): the
-order's later fills then get no latency (their slippage falls back to their own prices) and
-take no strategy_id from it. Defining the expiry against the watermark at each event, rather
+latest event time seen (the watermark, a running maximum of the events' trusted times,
+``event_frame.trusted_times``, over every event; the submission's age is also measured by its
+trusted time): the order's later fills then get no latency (their slippage falls back to their
+own prices) and take no strategy_id from it. Trusted, not raw occurred_at: one event from an
+engine whose clock runs a day ahead would otherwise expire every engine's orders for a day (no
+fill or acknowledgement latency anywhere); the latencies themselves stay differences of
+occurred_at. Defining the expiry against the watermark at each event, rather
 than at batch boundaries, is what makes the observations independent of how the trail is cut
 into batches: an expired record can never be used again, so pruning it loses nothing.
 
 State (``state``, mutated in place; plain types and numpy arrays only):
 
-* ``watermark_ns``: the latest occurred_at seen.
+* ``watermark_ns``: the latest trusted time seen.
 * ``orders``: the live order records as parallel arrays sorted by ``key``: ``key`` (int64, the
   order_id hashed with pandas' fixed-key SipHash, ``pandas.util.hash_array``: 8 bytes instead
   of the text, and lookups by binary search; two ids colliding is a ~1e-8 chance among a
-  million live orders), ``submitted_ns`` (int64), ``decision_price`` (float64, NaN when
+  million live orders), ``submitted_ns`` (int64, occurred_at), ``trusted_ns`` (int64, the
+  submission's trusted time, for expiry; absent in older states: = submitted_ns),
+  ``decision_price`` (float64, NaN when
   unknown), ``strategy`` (int64 index into ``strategies``, -1 for none), ``strategies`` (names).
 * ``realized_pnl``: {strategy_id or "": {symbol or "": last realized_pnl}}.
 * ``outcomes``: {strategy_id: the last ``rejection_window`` outcomes, 1 rejected / 0 accepted}.
-* ``submitted``: {strategy_id: sorted submission times (ns) of its trailing minute}.
+* ``submitted``: {strategy_id: sorted submission trusted times (ns) of its trailing minute}.
 
 Implementation: fills and quotes (most events) are vectorised, and so is the realized P&L
 differencing (a comprehension only builds the position updates' (strategy_id, symbol) keys);
@@ -64,6 +72,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tradewatch.domain.detection.event_frame import trusted_times
 from tradewatch.domain.detection.metrics import (
     ACKNOWLEDGEMENT_LATENCY_SECONDS,
     FILL_LATENCY_SECONDS,
@@ -75,8 +84,8 @@ from tradewatch.domain.detection.metrics import (
     SLIPPAGE_BPS,
     SPREAD_BPS,
 )
+from tradewatch.domain.events.timestamps import NS_PER_SECOND
 
-NS_PER_SECOND = 1_000_000_000
 ORDER_RATE_WINDOW_NS = 60 * NS_PER_SECOND
 _RANK = {name: rank for rank, name in enumerate(METRICS)}
 _NO_KEY = ""  # a missing strategy_id / symbol in the realized_pnl map (identifiers are never empty)
@@ -159,9 +168,10 @@ class MetricExtractor:
             return empty_observation_frame()
         event_type = _text(events, "event_type")
         occurred = events["occurred_at_ns"].to_numpy(dtype=np.int64)
+        trusted = trusted_times(events)
         strategy = _text(events, "strategy_id")
-        # The watermark at each event: the latest occurred_at seen up to and including it.
-        watermark = np.maximum.accumulate(occurred)
+        # The watermark at each event: the latest trusted time seen up to and including it.
+        watermark = np.maximum.accumulate(trusted)
         if state.get("watermark_ns") is not None:
             watermark = np.maximum(watermark, int(state["watermark_ns"]))
 
@@ -174,13 +184,14 @@ class MetricExtractor:
         order_id = _text(events, "order_id")
 
         submitted_rows = order_rows[status == "submitted"]
-        orders.add(submitted_rows, order_id[submitted_rows], occurred[submitted_rows], strategy[submitted_rows],
+        orders.add(submitted_rows, order_id[submitted_rows], occurred[submitted_rows], trusted[submitted_rows],
+                   strategy[submitted_rows],
                    events["decision_price"].to_numpy(dtype=np.float64)[submitted_rows])
 
         self._fills(events, np.flatnonzero(is_fill), orders, order_id, occurred, watermark, strategy, pieces)
         accepted_rows = order_rows[status == "accepted"]
         self._acknowledgements(accepted_rows, orders, order_id, occurred, watermark, strategy, pieces)
-        self._order_rates(order_rows, status, occurred, strategy, state, pieces)
+        self._order_rates(order_rows, status, trusted, strategy, state, pieces)
         self._round_trips(events, event_type, strategy, state, pieces)
         self._spreads(events, event_type, strategy, pieces)
 
@@ -218,12 +229,12 @@ class MetricExtractor:
 
     # --- order status events: the per-strategy running rates -----------------------------------
 
-    def _order_rates(self, order_rows, status, occurred, strategy, state, pieces: _Pieces) -> None:
+    def _order_rates(self, order_rows, status, trusted, strategy, state, pieces: _Pieces) -> None:
         outcomes = {name: deque(values, maxlen=self.rejection_window)
                     for name, values in state.get("outcomes", {}).items()}
         submitted = {name: list(times) for name, times in state.get("submitted", {}).items()}
         rate_rows, rates, count_rows, counts = [], [], [], []
-        for row, row_status, at, name in zip(order_rows.tolist(), status.tolist(), occurred[order_rows].tolist(),
+        for row, row_status, at, name in zip(order_rows.tolist(), status.tolist(), trusted[order_rows].tolist(),
                                              strategy[order_rows].tolist()):
             if name is None:
                 continue
@@ -340,16 +351,18 @@ class _OrderBook:
         self.ttl_ns = ttl_ns
         self.key = np.asarray(stored.get("key", np.zeros(0, np.int64)), dtype=np.int64)
         self.submitted_ns = np.asarray(stored.get("submitted_ns", np.zeros(0, np.int64)), dtype=np.int64)
+        self.trusted_ns = np.asarray(stored.get("trusted_ns", self.submitted_ns), dtype=np.int64)
         self.decision_price = np.asarray(stored.get("decision_price", np.zeros(0)), dtype=np.float64)
         names = np.array(list(stored.get("strategies", [])) + [None], dtype=object)
         codes = np.asarray(stored.get("strategy", np.zeros(0, np.int64)), dtype=np.int64)
         self.strategy = names[codes]  # code -1 picks the trailing None
         empty = np.zeros(0, np.int64)
-        self.new_rows, self.new_key, self.new_ns = empty, empty, empty
+        self.new_rows, self.new_key, self.new_ns, self.new_trusted = empty, empty, empty, empty
         self.new_price, self.new_strategy = np.zeros(0), np.zeros(0, object)
 
-    def add(self, rows, order_ids, submitted_ns, strategies, decision_prices) -> None:
-        self.new_rows, self.new_key, self.new_ns = rows, _hash_keys(order_ids), submitted_ns
+    def add(self, rows, order_ids, submitted_ns, trusted_ns, strategies, decision_prices) -> None:
+        self.new_rows, self.new_key = rows, _hash_keys(order_ids)
+        self.new_ns, self.new_trusted = submitted_ns, trusted_ns
         self.new_strategy, self.new_price = strategies, decision_prices
 
     def lookup(self, rows: np.ndarray, order_ids: np.ndarray, watermark: np.ndarray):
@@ -360,7 +373,8 @@ class _OrderBook:
         in_batch = self._latest_batch_record(rows, keys)
         stored = np.where(in_batch >= 0, -1, self._stored_record(keys))
         submitted_ns = np.where(in_batch >= 0, _take(self.new_ns, in_batch, 0), _take(self.submitted_ns, stored, 0))
-        live = submitted_ns >= watermark - self.ttl_ns
+        trusted_ns = np.where(in_batch >= 0, _take(self.new_trusted, in_batch, 0), _take(self.trusted_ns, stored, 0))
+        live = trusted_ns >= watermark - self.ttl_ns
         found = ((in_batch >= 0) | (stored >= 0)) & live & (order_ids != None)  # noqa: E711
         decision_price = np.where(in_batch >= 0, _take(self.new_price, in_batch, np.nan),
                                   _take(self.decision_price, stored, np.nan))
@@ -393,20 +407,24 @@ class _OrderBook:
         return np.where(hit, at, -1)
 
     def pruned(self, oldest_ns: int) -> dict[str, Any]:
-        """The records to keep (latest per order, submitted at or after ``oldest_ns``), sorted by key."""
+        """The records to keep (latest per order, submitted at or after ``oldest_ns`` in trusted
+        time), sorted by key."""
         key = np.concatenate([self.key, self.new_key])
         submitted_ns = np.concatenate([self.submitted_ns, np.asarray(self.new_ns, dtype=np.int64)])
+        trusted_ns = np.concatenate([self.trusted_ns, np.asarray(self.new_trusted, dtype=np.int64)])
         price = np.concatenate([self.decision_price, np.asarray(self.new_price, dtype=np.float64)])
         strategy = np.concatenate([self.strategy, np.asarray(self.new_strategy, dtype=object)])
         # Stored records come first and batch submissions are in row order, so the last of a key wins.
         latest = ~pd.Series(key).duplicated(keep="last").to_numpy()
-        keep = latest & (submitted_ns >= oldest_ns)
-        key, submitted_ns, price, strategy = key[keep], submitted_ns[keep], price[keep], strategy[keep]
+        keep = latest & (trusted_ns >= oldest_ns)
+        key, submitted_ns, trusted_ns = key[keep], submitted_ns[keep], trusted_ns[keep]
+        price, strategy = price[keep], strategy[keep]
         order = np.argsort(key, kind="stable")
         codes, names = pd.factorize(pd.Series(strategy[order], dtype=object))  # None -> -1
         return {
             "key": key[order].astype(np.int64),
             "submitted_ns": submitted_ns[order].astype(np.int64),
+            "trusted_ns": trusted_ns[order].astype(np.int64),
             "decision_price": price[order].astype(np.float64),
             "strategy": codes.astype(np.int64),
             "strategies": [str(name) for name in names],

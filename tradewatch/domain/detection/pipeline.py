@@ -20,8 +20,10 @@ anomalies that open, escalate and resolve.
 
 4. point anomalies (``Anomaly.is_point``: spikes, outliers) with no finding for
    ``quiet_seconds`` resolve (reason ``"quiet"``): an open point anomaly is quiet at time t when
-   ``last_seen_at_ns + quiet_seconds * 1e9 < t``, and t is the batch's latest ``occurred_at_ns``
-   (``detect_all``) or ``now_ns`` (``tick``). Its ``resolved_at_ns`` is the moment the quiet
+   ``last_seen_at_ns + quiet_seconds * 1e9 < t``, and t is the batch's latest trusted time
+   (``event_frame.trusted_times``: occurred_at capped at received_at + 60 s, so one event
+   stamped hours ahead cannot resolve every open point anomaly) in ``detect_all``, or ``now_ns``
+   (``tick``). Its ``resolved_at_ns`` is the moment the quiet
    period ended, ``last_seen_at_ns + quiet_seconds * 1e9``, so where the trail is cut into
    batches does not change it.
 
@@ -37,14 +39,24 @@ lists, for persistence and alerting, each at most once per open anomaly:
 - ``updated``: open anomalies (including ones opened in this call) seen again in this call,
   with their counters after the call;
 - ``resolved``: ``Resolution(anomaly, resolved_at_ns, reason)`` with reason ``"cleared"``,
-  ``"quiet"`` or ``"detector_removed"`` (the configuration no longer has its detector).
+  ``"quiet"``, ``"detector_removed"`` (the configuration no longer has its detector) or
+  ``"detector_changed"`` (its detector is still configured under the same name, but with other
+  settings: another metric, ``by``, window, threshold, severity...).
 
-State: ``PipelineState`` holds the extractor state, each detector's state and the open
-anomalies, and goes to bytes through ``state_codec``. A detector dropped from the configuration
-has its state discarded (and its open anomalies resolved as ``"detector_removed"`` at the next
-call that has a time); a new one starts with ``{}``. ``detect_all`` and ``tick`` mutate the
-state they are given and return it in the result; if they raise, that state is half-applied:
-discard it and reload the persisted one.
+State: ``PipelineState`` holds the extractor state, each detector's state, a fingerprint of
+each detector's config and the open anomalies, and goes to bytes through ``state_codec``. A
+detector dropped from the configuration has its state discarded (and its open anomalies
+resolved as ``"detector_removed"`` at the next call that has a time); a new one starts with
+``{}``. A detector whose config changed under the same name (fingerprint = SHA-256 of the
+config's ``model_dump(mode="json")`` as JSON with sorted keys) starts again from ``{}`` too: its
+windows and open keys describe another rule. Its open anomalies resolve as
+``"detector_changed"`` before its first findings of the call are applied (so a finding on the
+same key opens a new anomaly), at the call's time (the batch's latest trusted time, or
+``now_ns``; for an empty batch, which has none, each at its own ``last_seen_at_ns``). Detectors
+without a pydantic ``config`` (``from_detectors`` with hand-made objects) have no fingerprint,
+and a stored state without one (written before fingerprints) adopts the current config.
+``detect_all`` and ``tick`` mutate the state they are given and return it in the result; if
+they raise, that state is half-applied: discard it and reload the persisted one.
 
 Configuration (``PipelineConfig``, YAML: see ``default_pipeline.yaml``)::
 
@@ -57,6 +69,8 @@ Configuration (``PipelineConfig``, YAML: see ``default_pipeline.yaml``)::
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -70,13 +84,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from tradewatch.domain.detection.anomaly import SEVERITIES, Anomaly, Cleared
 from tradewatch.domain.detection.base import Batch, Detector, Finding
+from tradewatch.domain.detection.event_frame import trusted_times
 from tradewatch.domain.detection.observations import MetricExtractor
 from tradewatch.domain.detection.registry import KINDS
 from tradewatch.domain.detection.state_codec import StateCodecError, decode, encode
+from tradewatch.domain.events.timestamps import NS_PER_SECOND
 
 DEFAULT_PIPELINE_RESOURCE = "default_pipeline.yaml"
 _SEVERITY_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
-_NS_PER_SECOND = 1_000_000_000
 Kinds = Mapping[str, tuple[type[BaseModel], type]]
 
 
@@ -312,7 +327,7 @@ def _plain(value: Any) -> Any:
 class Resolution:
     """An open anomaly ended: ``anomaly`` as it was open (first finding, worst severity),
     ``reason`` "cleared" (its detector said so), "quiet" (a point anomaly with no finding for
-    quiet_seconds) or "detector_removed"."""
+    quiet_seconds), "detector_removed" or "detector_changed" (module docstring)."""
 
     anomaly: Anomaly
     resolved_at_ns: int
@@ -326,12 +341,15 @@ class PipelineState:
     extractor: dict[str, Any] = field(default_factory=dict)
     detectors: dict[str, dict[str, Any]] = field(default_factory=dict)
     open: dict[str, OpenAnomaly] = field(default_factory=dict)
+    #: detector name -> fingerprint of the config its state was built under (see the module doc)
+    fingerprints: dict[str, str] = field(default_factory=dict)
 
     FORMAT: ClassVar[int] = 1
 
     def to_bytes(self) -> bytes:
         return encode({"format": self.FORMAT, "extractor": self.extractor, "detectors": self.detectors,
-                       "open": {key: item.to_dict() for key, item in self.open.items()}})
+                       "open": {key: item.to_dict() for key, item in self.open.items()},
+                       "fingerprints": self.fingerprints})
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> PipelineState:
@@ -341,7 +359,8 @@ class PipelineState:
             raise StateCodecError(f"not a pipeline state of format {cls.FORMAT} (format {body.get('format')!r})")
         try:
             return cls(extractor=body["extractor"], detectors=body["detectors"],
-                       open={key: OpenAnomaly.from_dict(item) for key, item in body["open"].items()})
+                       open={key: OpenAnomaly.from_dict(item) for key, item in body["open"].items()},
+                       fingerprints={str(name): str(value) for name, value in body.get("fingerprints", {}).items()})
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise StateCodecError(f"pipeline state is malformed: {type(exc).__name__}: {exc}") from None
 
@@ -401,8 +420,9 @@ class DetectionPipeline:
                extractor: Extractor) -> None:
         self.config = config
         self.detectors: tuple[Detector, ...] = tuple(detectors)
-        self.quiet_ns = int(round(quiet_seconds * _NS_PER_SECOND))
+        self.quiet_ns = int(round(quiet_seconds * NS_PER_SECOND))
         self.extractor = extractor
+        self._fingerprints = {detector.name: config_fingerprint(detector) for detector in self.detectors}
 
     # -- models
 
@@ -425,36 +445,49 @@ class DetectionPipeline:
     # -- running
 
     def new_state(self) -> PipelineState:
-        return PipelineState(detectors={detector.name: {} for detector in self.detectors})
+        return PipelineState(detectors={detector.name: {} for detector in self.detectors},
+                             fingerprints=self._known_fingerprints())
+
+    def _known_fingerprints(self) -> dict[str, str]:
+        return {name: value for name, value in self._fingerprints.items() if value is not None}
 
     def detect_all(self, events: pd.DataFrame, state: PipelineState | None = None) -> DetectionResult:
         """Run one batch of the event frame (``event_frame.EVENT_COLUMNS``) through the pipeline."""
-        state = self._prepared(state)
+        state, changed = self._prepared(state)
         events = _in_seq_order(events)
         observations = self.extractor.extract(events, state.extractor)
         batch = Batch(events=events, observations=observations)
         findings = [self._checked(detector, detector.detect(batch, state.detectors[detector.name]))
                     for detector in self.detectors]
-        latest_ns = int(events["occurred_at_ns"].max()) if len(events) else None
-        changes = self._apply(findings, state, latest_ns)
+        latest_ns = int(trusted_times(events).max()) if len(events) else None
+        changes = self._apply(findings, state, latest_ns, changed)
         return changes.result(state, events=len(events), observations=len(observations))
 
     def tick(self, now_ns: int, state: PipelineState | None = None) -> DetectionResult:
         """Absence rules at ``now_ns``, then quiet resolution against ``now_ns``."""
-        state = self._prepared(state)
+        state, changed = self._prepared(state)
         now_ns = int(now_ns)
         findings = [self._checked(detector, detector.tick(now_ns, state.detectors[detector.name]))
                     for detector in self.detectors]
-        changes = self._apply(findings, state, now_ns)
+        changes = self._apply(findings, state, now_ns, changed)
         return changes.result(state, events=0, observations=0)
 
-    def _prepared(self, state: PipelineState | None) -> PipelineState:
-        """``state`` with exactly this pipeline's detectors: stale ones dropped, new ones empty."""
+    def _prepared(self, state: PipelineState | None) -> tuple[PipelineState, list[OpenAnomaly]]:
+        """``state`` with exactly this pipeline's detectors (stale ones dropped, new ones and
+        ones whose config changed empty), and the open anomalies of the changed ones, taken out
+        of ``state.open`` for ``_apply`` to resolve as "detector_changed"."""
         if state is None:
-            return self.new_state()
-        names = [detector.name for detector in self.detectors]
-        state.detectors = {name: state.detectors.get(name, {}) for name in names}
-        return state
+            return self.new_state(), []
+        changed: set[str] = set()
+        for name, fingerprint in self._fingerprints.items():
+            stored = state.fingerprints.get(name)
+            if fingerprint is not None and stored is not None and stored != fingerprint:
+                changed.add(name)
+        state.detectors = {detector.name: {} if detector.name in changed else state.detectors.get(detector.name, {})
+                           for detector in self.detectors}
+        state.fingerprints = self._known_fingerprints()
+        retired = [state.open.pop(key) for key, item in list(state.open.items()) if item.anomaly.detector in changed]
+        return state, retired
 
     @staticmethod
     def _checked(detector: Detector, findings: list[Finding]) -> list[Finding]:
@@ -467,8 +500,10 @@ class DetectionPipeline:
         return findings
 
     def _apply(self, findings_by_detector: list[list[Finding]], state: PipelineState,
-               latest_ns: int | None) -> _Changes:
+               latest_ns: int | None, changed: Sequence[OpenAnomaly] = ()) -> _Changes:
         changes = _Changes()
+        for item in changed:  # before the findings: a finding on the same key opens a new anomaly
+            changes.resolve(item, item.last_seen_at_ns if latest_ns is None else latest_ns, "detector_changed")
         ordered = sorted(
             ((_finding_time(finding), order, position, finding)
              for order, findings in enumerate(findings_by_detector)
@@ -525,6 +560,16 @@ class DetectionPipeline:
         names = {detector.name for detector in self.detectors}
         for key in [key for key, item in state.open.items() if item.anomaly.detector not in names]:
             changes.resolve(state.open.pop(key), at_ns, "detector_removed")
+
+
+def config_fingerprint(detector: Detector) -> str | None:
+    """SHA-256 (hex) of the detector's pydantic config as sorted-key JSON; None when it has no
+    pydantic ``config`` (a hand-made detector object)."""
+    config = getattr(detector, "config", None)
+    if not isinstance(config, BaseModel):
+        return None
+    text = json.dumps(config.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _build_detector(config: BaseModel, kinds: Kinds) -> Detector:

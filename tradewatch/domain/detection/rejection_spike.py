@@ -37,20 +37,18 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tradewatch.domain.detection.anomaly import Anomaly
 from tradewatch.domain.detection.base import Batch, Finding, State
 from tradewatch.domain.detection.conditions import (
     condition_findings,
-    entity_streams,
     hysteresis,
     in_batch_order,
-    stream_anomaly,
     transitions,
 )
 from tradewatch.domain.detection.metrics import REJECTION_RATE
+from tradewatch.domain.detection.streams import ObservationRows, Stream, make_anomaly, split_streams
 
 
 class RejectionSpikeConfig(BaseModel):
@@ -90,31 +88,33 @@ class RejectionSpikeRule:
         seen: dict = state.setdefault("seen", {})
         open_keys: dict = state.setdefault("open", {})
         found: list[tuple[int, Finding]] = []
-        for entity, rows, positions in entity_streams(batch.observations, REJECTION_RATE, self.config.by):
-            found.extend(self._stream(entity, rows, positions, seen, open_keys))
+        streams = split_streams(batch.observations, REJECTION_RATE, self.config.by, finite_only=False)
+        table = ObservationRows.of(batch.observations) if streams else None
+        for stream in streams:
+            found.extend(self._stream(stream, table, seen, open_keys))
         return in_batch_order(found)  # batch order, as a single pass would give
 
     def tick(self, now_ns: int, state: State) -> list[Finding]:
         return []
 
-    def _stream(self, entity: str, rows: pd.DataFrame, positions: np.ndarray, seen: dict,
+    def _stream(self, stream: Stream, table: ObservationRows, seen: dict,
                 open_keys: dict) -> list[tuple[int, Finding]]:
         config = self.config
-        rate = rows["value"].to_numpy(dtype=np.float64)
+        entity, rate = stream.key, stream.values
         counts = int(seen.get(entity, 0)) + np.arange(1, rate.size + 1)
         seen[entity] = int(counts[-1])
         was_open = entity in open_keys
         condition = hysteresis((rate > config.threshold) & (counts >= config.min_orders), rate < config.clear_below,
                                was_open)
         opens, clears = transitions(condition, was_open)
-        return condition_findings(entity, opens, clears, positions, rows["occurred_at_ns"].to_numpy(), open_keys,
-                                  lambda i: self._anomaly(entity, rows.iloc[i], int(counts[i])))
+        return condition_findings(entity, opens, clears, stream.rows, table.occurred_at_ns[stream.rows], open_keys,
+                                  lambda i: self._anomaly(entity, table, int(stream.rows[i]), float(rate[i]),
+                                                          int(counts[i])))
 
-    def _anomaly(self, entity: str, row: pd.Series, orders_seen: int) -> Anomaly:
+    def _anomaly(self, entity: str, table: ObservationRows, row: int, rate: float, orders_seen: int) -> Anomaly:
         config = self.config
-        rate = float(row["value"])
-        return stream_anomaly(
-            config, entity, row, anomaly_type="rate_spike", metric=REJECTION_RATE, observed=rate,
+        return make_anomaly(
+            config, "rate_spike", table, row, entity, severity=config.severity, metric=REJECTION_RATE, observed=rate,
             baseline=config.threshold, score=rate / config.threshold,
             context={"threshold": config.threshold, "clear_below": config.clear_below,
                      "min_orders": config.min_orders, "orders_seen": orders_seen},

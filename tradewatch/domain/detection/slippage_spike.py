@@ -29,8 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tradewatch.domain.detection.anomaly import Anomaly
 from tradewatch.domain.detection.base import Batch, Finding, State
-from tradewatch.domain.detection.conditions import stream_anomaly
 from tradewatch.domain.detection.metrics import SLIPPAGE_BPS
+from tradewatch.domain.detection.streams import ObservationRows, make_anomaly
 
 
 class SlippageSpikeConfig(BaseModel):
@@ -65,13 +65,20 @@ class SlippageSpikeRule:
         self.name = config.name
 
     def detect(self, batch: Batch, state: State) -> list[Finding]:
-        spikes = self._spikes(batch.observations)
-        return [self._anomaly(row) for _, row in spikes.iterrows()]
+        observations = batch.observations
+        spikes = self._spikes(observations)
+        if len(spikes) == 0:
+            return []
+        table = ObservationRows.of(observations)
+        values = observations["value"].to_numpy(dtype=np.float64)
+        entities = observations[self.config.by].to_numpy(dtype=object)
+        return [self._anomaly(table, row, float(values[row]), str(entities[row])) for row in spikes.tolist()]
 
     def tick(self, now_ns: int, state: State) -> list[Finding]:
         return []
 
-    def _spikes(self, observations: pd.DataFrame) -> pd.DataFrame:
+    def _spikes(self, observations: pd.DataFrame) -> np.ndarray:
+        """Row positions of the spikes, in batch order."""
         # One boolean mask over the whole batch; only the (few) spikes become Python objects.
         values = observations["value"].to_numpy(dtype=np.float64)
         mask = (
@@ -79,14 +86,13 @@ class SlippageSpikeRule:
             & (values > self.config.threshold_bps)
             & observations[self.config.by].notna().to_numpy()
         )
-        return observations.loc[mask]
+        return np.flatnonzero(mask)
 
-    def _anomaly(self, row: pd.Series) -> Anomaly:
+    def _anomaly(self, table: ObservationRows, row: int, value: float, entity: str) -> Anomaly:
         config = self.config
-        value = float(row["value"])
         critical = config.critical_bps is not None and value > config.critical_bps
-        return stream_anomaly(
-            config, str(row[config.by]), row, anomaly_type="spike", metric=SLIPPAGE_BPS, observed=value,
+        return make_anomaly(
+            config, "spike", table, row, entity, metric=SLIPPAGE_BPS, observed=value,
             baseline=config.threshold_bps, score=value / config.threshold_bps,
             severity="critical" if critical else config.severity,
             context={"threshold_bps": config.threshold_bps, "critical_bps": config.critical_bps},

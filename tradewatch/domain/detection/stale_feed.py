@@ -27,8 +27,16 @@ from the first tick on, even when it never sends anything: its silence counts fr
 tick that watched it (so a feed that never came up is reported ``max_silence_seconds`` after
 tradewatch started watching for it).
 
+Forgetting: a source that is not in ``expected_sources`` and whose silence at a tick exceeds
+``forget_after_seconds`` (default one day, > ``max_silence_seconds``) is taken as retired: the
+tick emits ``Cleared`` (at ``now``) for its open stale_feed condition, if any, and drops it from
+the state. Otherwise a decommissioned engine would keep a stale_feed anomaly open for good and
+every source ever seen would stay in the state. If it is heard again it is tracked afresh. An
+expected source is never forgotten: its silence is exactly what the rule is there to report.
+
 State: per source, ``last_seen`` (ns) and the key of its open condition; the never-seen
-expected sources. Bounded by the number of sources of the deployment.
+expected sources. Bounded by the sources heard within ``forget_after_seconds`` plus the
+expected ones.
 """
 
 from __future__ import annotations
@@ -37,21 +45,23 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from tradewatch.domain.detection.anomaly import Anomaly, Cleared
 from tradewatch.domain.detection.base import Batch, Finding, State
 from tradewatch.domain.detection.conditions import in_batch_order, source_anomaly
 from tradewatch.domain.events import EVENT_TYPES
+from tradewatch.domain.events.timestamps import NS_PER_SECOND
 
 FEED_SILENCE_SECONDS = "feed_silence_seconds"
-_NS_PER_SECOND = 1_000_000_000
 
 
 class StaleFeedConfig(BaseModel):
     """``event_types``: the event types that count as the feed being alive (non-empty, from the
     event contract). ``max_silence_seconds`` (> 0): silence above it is stale.
-    ``expected_sources``: sources watched from the first tick even if never seen."""
+    ``expected_sources``: sources watched from the first tick even if never seen.
+    ``forget_after_seconds`` (> ``max_silence_seconds``): silence after which a source not in
+    ``expected_sources`` is taken as retired, its condition cleared and its state dropped."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -60,6 +70,7 @@ class StaleFeedConfig(BaseModel):
     severity: Literal["info", "warning", "critical"] = "warning"
     event_types: list[str] = Field(default_factory=lambda: ["market_data", "system"], min_length=1)
     max_silence_seconds: float = Field(30.0, gt=0.0, allow_inf_nan=False)
+    forget_after_seconds: float = Field(86_400.0, gt=0.0, allow_inf_nan=False)
     expected_sources: list[str] = Field(default_factory=list)
 
     @field_validator("event_types")
@@ -69,6 +80,15 @@ class StaleFeedConfig(BaseModel):
         if unknown:
             raise ValueError(f"unknown event type(s) {', '.join(map(repr, unknown))}; "
                              f"accepted: {', '.join(EVENT_TYPES)}")
+        return value
+
+    @field_validator("forget_after_seconds")
+    @classmethod
+    def _forget_after_the_silence_limit(cls, value: float, info: ValidationInfo) -> float:
+        limit = info.data.get("max_silence_seconds")
+        if limit is not None and not value > limit:
+            raise ValueError(f"detector {info.data.get('name')!r}: forget_after_seconds ({value}) must be greater than "
+                             f"max_silence_seconds ({limit}); a source is forgotten only after it has been stale")
         return value
 
     @field_validator("expected_sources")
@@ -88,7 +108,8 @@ class StaleFeedRule:
     def __init__(self, config: StaleFeedConfig) -> None:
         self.config = config
         self.name = config.name
-        self._silence_ns = int(round(config.max_silence_seconds * _NS_PER_SECOND))
+        self._silence_ns = int(round(config.max_silence_seconds * NS_PER_SECOND))
+        self._forget_ns = int(round(config.forget_after_seconds * NS_PER_SECOND))
 
     def detect(self, batch: Batch, state: State) -> list[Finding]:
         last_seen: dict = state.setdefault("last_seen", {})
@@ -112,7 +133,7 @@ class StaleFeedRule:
             if source not in last_seen:  # watched from this (its first) tick on
                 last_seen[source] = int(now_ns)
                 never_seen.append(source)
-        findings: list[Finding] = []
+        findings: list[Finding] = self._forget_retired(int(now_ns), state)
         for source in sorted(last_seen):
             silence_ns = now_ns - last_seen[source]
             if source in open_keys or silence_ns <= self._silence_ns:
@@ -120,6 +141,22 @@ class StaleFeedRule:
             anomaly = self._anomaly(source, int(now_ns), silence_ns, last_seen[source], source in never_seen)
             open_keys[source] = anomaly.key
             findings.append(anomaly)
+        return findings
+
+    def _forget_retired(self, now_ns: int, state: State) -> list[Finding]:
+        """Drop the sources (not expected) silent beyond forget_after_seconds; Cleared at
+        ``now_ns`` for the open condition of each (module docstring, "Forgetting")."""
+        last_seen, open_keys, never_seen = state["last_seen"], state["open"], state["never_seen"]
+        expected = set(self.config.expected_sources)
+        findings: list[Finding] = []
+        for source in sorted(last_seen):
+            if source in expected or now_ns - last_seen[source] <= self._forget_ns:
+                continue
+            del last_seen[source]
+            if source in never_seen:
+                never_seen.remove(source)  # only if it left expected_sources since
+            if source in open_keys:
+                findings.append(Cleared(key=open_keys.pop(source), cleared_at_ns=now_ns))
         return findings
 
     def _heard(self, events: pd.DataFrame) -> dict[str, tuple[int, int, int]]:
@@ -139,7 +176,7 @@ class StaleFeedRule:
 
     def _anomaly(self, source: str, now_ns: int, silence_ns: int, last_seen_ns: int, never_seen: bool) -> Anomaly:
         config = self.config
-        silence = silence_ns / _NS_PER_SECOND
+        silence = silence_ns / NS_PER_SECOND
         return source_anomaly(
             config, source, anomaly_type="stale_feed", metric=FEED_SILENCE_SECONDS, observed=silence,
             baseline=config.max_silence_seconds, score=silence / config.max_silence_seconds, detected_at_ns=now_ns,

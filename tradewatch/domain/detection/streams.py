@@ -102,13 +102,20 @@ class Stream:
     values: np.ndarray  # float64
 
 
-def split_streams(observations: pd.DataFrame, metric: str, by: str) -> list[Stream]:
-    """The streams of ``metric`` keyed by column ``by``, in order of first appearance."""
+def split_streams(observations: pd.DataFrame, metric: str, by: str, *, finite_only: bool) -> list[Stream]:
+    """The streams of ``metric`` keyed by column ``by`` (rows without one are skipped), in
+    order of first appearance; ``Stream.rows`` are row positions in ``observations``, so
+    sorting findings by them restores batch order. ``finite_only``: skip non-finite values
+    too. Observations are finite by contract (the extractor emits no other); the window
+    detectors still ask for it, since one non-finite value would poison a window for good,
+    while the rules counting observations (latency excursion, rejection spike, loss streak)
+    take every observation, as they always have."""
     if len(observations) == 0:
         return []
     values = observations["value"].to_numpy(dtype=np.float64)
-    # Observations are finite by contract; a non-finite one would poison a window for good.
-    wanted = (observations["metric"] == metric).to_numpy() & observations[by].notna().to_numpy() & np.isfinite(values)
+    wanted = (observations["metric"] == metric).to_numpy() & observations[by].notna().to_numpy()
+    if finite_only:
+        wanted &= np.isfinite(values)
     selected = np.flatnonzero(wanted)
     if len(selected) == 0:
         return []
@@ -208,19 +215,26 @@ def _text_or_none(value: Any) -> str | None:
     return None if value is None or (isinstance(value, float) and value != value) else str(value)
 
 
-def make_anomaly(config: StreamDetectorConfig, anomaly_type: str, rows: ObservationRows, row: int, entity: str, *,
-                 observed: float, baseline: float, score: float, context: dict[str, Any]) -> Anomaly:
+def make_anomaly(config: Any, anomaly_type: str, rows: ObservationRows, row: int, entity: str, *, severity: str,
+                 observed: float, baseline: float, score: float, context: dict[str, Any], metric: str | None = None,
+                 event_ids: tuple[str, ...] | None = None) -> Anomaly:
+    """An anomaly of detector ``config`` (its ``name`` and ``by``) about the stream entity
+    ``entity``, detected at observation ``row`` of ``rows`` (its event time, symbol, strategy
+    and, unless ``event_ids`` is given, its event id). ``metric`` defaults to ``config.metric``.
+    ``severity`` is explicit: ``severity_of(config, score)`` for a window detector, the rule's
+    own choice (usually ``config.severity``) for a rule."""
     return Anomaly(
-        detector=config.name, anomaly_type=anomaly_type, severity=severity_of(config, score), metric=config.metric,
-        observed=float(observed), baseline=float(baseline), score=float(score), entity_kind=config.by, entity=entity,
-        detected_at_ns=int(rows.occurred_at_ns[row]), symbol=_text_or_none(rows.symbol[row]),
-        strategy_id=_text_or_none(rows.strategy_id[row]), event_ids=(str(rows.event_id[row]),), context=context,
+        detector=config.name, anomaly_type=anomaly_type, severity=severity,
+        metric=config.metric if metric is None else metric, observed=float(observed), baseline=float(baseline),
+        score=float(score), entity_kind=config.by, entity=entity, detected_at_ns=int(rows.occurred_at_ns[row]),
+        symbol=_text_or_none(rows.symbol[row]), strategy_id=_text_or_none(rows.strategy_id[row]),
+        event_ids=(str(rows.event_id[row]),) if event_ids is None else event_ids, context=context,
     )
 
 
 def condition_key(config: StreamDetectorConfig, entity: str) -> str:
     """The ``Anomaly.key`` of this detector's findings about ``entity`` (for ``Cleared``)."""
-    return f"{config.name}|{config.metric}|{config.by}={entity}"
+    return Anomaly.make_key(config.name, config.metric, config.by, entity)
 
 
 class WindowDetector:
@@ -245,7 +259,7 @@ class WindowDetector:
         streams_state = state.setdefault("streams", {})
         found: list[tuple[int, Anomaly]] = []
         rows = None
-        for stream in split_streams(batch.observations, self.config.metric, self.config.by):
+        for stream in split_streams(batch.observations, self.config.metric, self.config.by, finite_only=True):
             stored = streams_state.get(stream.key) or {"values": np.zeros(0), "count": 0}
             history = np.concatenate([np.asarray(stored["values"], dtype=np.float64), stream.values])
             scores, lengths = self._score_stream(history, len(history) - len(stream.values), int(stored["count"]))
@@ -258,6 +272,7 @@ class WindowDetector:
                 context.update({name: float(values[k]) for name, values in scores.statistics.items()})
                 row = int(stream.rows[k])
                 found.append((row, make_anomaly(self.config, self.anomaly_type, rows, row, stream.key,
+                                                severity=severity_of(self.config, scores.score[k]),
                                                 observed=stream.values[k], baseline=scores.baseline[k],
                                                 score=scores.score[k], context=context)))
             streams_state[stream.key] = {"values": history[-self.config.window:].copy(),

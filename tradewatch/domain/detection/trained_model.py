@@ -34,7 +34,6 @@ import io
 import pickle
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Protocol
 
 import numpy as np
@@ -42,6 +41,7 @@ import sklearn
 from sklearn.exceptions import InconsistentVersionWarning
 
 from tradewatch.domain.detection.features import FEATURES
+from tradewatch.domain.events.timestamps import NS_PER_SECOND, format_rfc3339_ns
 
 THRESHOLD_FLOOR = 1e-12
 ARTIFACT_FORMAT = 1
@@ -152,10 +152,10 @@ class TrainedModel:
                     f"this worker runs {running}: retrain it")
         if self.samples < min_samples:
             return f"model {self.name!r} was trained on {self.samples} fills, fewer than the {min_samples} required"
-        age_seconds = (now_ns - self.trained_at_ns) / 1e9
+        age_seconds = (now_ns - self.trained_at_ns) / NS_PER_SECOND
         if age_seconds > max_age_seconds:
-            return (f"model {self.name!r} was trained at {_iso(self.trained_at_ns)}, {age_seconds / 86_400:.1f} days "
-                    f"before {_iso(now_ns)}, older than the {max_age_seconds / 86_400:g} days allowed")
+            return (f"model {self.name!r} was trained at {format_rfc3339_ns(self.trained_at_ns)}, "
+                    f"{age_seconds / 86_400:.1f} days before {format_rfc3339_ns(now_ns)}, older than the {max_age_seconds / 86_400:g} days allowed")
         return None
 
     def metadata(self) -> dict[str, Any]:
@@ -198,7 +198,3 @@ class TrainedModel:
                    samples=int(meta["samples"]), features=tuple(meta["features"]),
                    library_version=str(meta["library_version"]), threshold=float(meta["threshold"]),
                    details=details, estimator=estimator)
-
-
-def _iso(ns: int) -> str:
-    return datetime.fromtimestamp(ns // 1_000_000_000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
