@@ -151,6 +151,13 @@ def apply_everything(detection: DetectionStore, p: DetectionPipeline, expected_e
         time.sleep(0.05)
 
 
+def visible(detection: DetectionStore, count: int) -> None:
+    """Wait until ``count`` events are readable (PostgreSQL's watermark may hold some back a moment)."""
+    deadline = time.monotonic() + CATCH_UP_SECONDS
+    while len(detection.follow_frame(None, limit=count + 1)[0]) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def detection(store) -> DetectionStore:
     return DetectionStore(store.engine)
@@ -224,6 +231,31 @@ def test_frame_between_reads_a_window_of_occurred_at_in_seq_order(store, detecti
     assert frame["seq"].is_monotonic_increasing
     assert frame["event_type"].tolist() == ["order", "order", "fill", "fill"]
     assert frame.iloc[1]["decision_price"] == 99.875 and frame.iloc[1]["quantity"] == 5.5
+
+
+def test_frame_between_filters_event_types_in_sql_and_limits_only_when_asked(store, detection):
+    ingest(store, _odd_events())
+    visible(detection, 8)
+    everything = detection.frame_between(BASE_NS, BASE_NS + 8)
+    assert len(everything) == 8  # no limit: the whole window
+    orders_and_fills = detection.frame_between(BASE_NS, BASE_NS + 8, event_types=["order", "fill"])
+    assert orders_and_fills["event_type"].tolist() == ["order", "order", "fill", "fill"]
+    assert orders_and_fills["occurred_at_ns"].tolist() == [BASE_NS + 2, BASE_NS + 3, BASE_NS + 4, BASE_NS + 5]
+    pd.testing.assert_frame_equal(orders_and_fills, everything.iloc[2:6].reset_index(drop=True))
+    assert detection.frame_between(BASE_NS, BASE_NS + 8, event_types=("fill",), limit=1)["event_id"].tolist() == [
+        everything.iloc[4]["event_id"]]
+    assert detection.frame_between(BASE_NS, BASE_NS + 8, limit=3)["occurred_at_ns"].tolist() == [
+        BASE_NS, BASE_NS + 1, BASE_NS + 2]
+    none = detection.frame_between(BASE_NS, BASE_NS + 8, event_types=())
+    assert none.empty and list(none.columns) == list(EVENT_COLUMNS)
+
+
+def test_training_frame_is_the_orders_and_fills_of_the_window_and_its_warmup(store, detection):
+    ingest(store, _odd_events())
+    visible(detection, 8)
+    frame = detection.training_frame(BASE_NS + 4, BASE_NS + 7, warmup_ns=2)  # reads [2, 7)
+    assert list(zip(frame["event_type"], frame["occurred_at_ns"] - BASE_NS)) == [
+        ("order", 2), ("order", 3), ("fill", 4), ("fill", 5)]
 
 
 # ------------------------------------------------------------------ apply_pending
@@ -370,6 +402,60 @@ def test_tick_fires_absence_rules_and_resolves_quiet_anomalies(store, detection)
     again = detection.tick(p, BASE_NS + 800 * S)
     assert (again.opened, again.resolved) == ([], [])
     assert rows(store.engine) == found
+
+
+def test_apply_pending_says_whether_it_reached_the_head_of_the_trail(store, detection):
+    items = scenario()
+    ingest(store, items)
+    visible(detection, len(items))
+    p = pipeline()
+    behind = detection.apply_pending(p, limit=2, max_events=4)
+    assert (behind.events, behind.chunks, behind.caught_up) == (4, 2, False)  # stopped at max_events
+    rest = detection.apply_pending(p, limit=5)
+    assert (rest.events, rest.chunks, rest.caught_up) == (len(items) - 4, 2, True)  # 5, then 3 < 5
+    assert rest.to_dict()["caught_up"] is True
+    nothing = detection.apply_pending(p)
+    assert (nothing.events, nothing.chunks, nothing.caught_up) == (0, 0, True)
+
+
+FEED_KEY = "feed|feed_silence_seconds|source=engine-1"
+
+
+def test_catch_up_and_tick_judges_absence_only_once_the_backlog_is_applied(store, detection):
+    """Quotes received at 100 s, then a backlog received at 500 s. Ticking at 520 s after the
+    first chunk alone would find engine-1 silent for 420 s (> 30 s): behind, no tick runs; caught
+    up, its silence is 20 s; at 600 s it really is silent (100 s) and the stale feed opens."""
+    ingest(store, [_quote(0), _quote(1)], received_ns=BASE_NS + 100 * S)
+    ingest(store, [_quote(k) for k in range(2, 10)], received_ns=BASE_NS + 500 * S)
+    visible(detection, 10)
+    p = pipeline()
+    runs = []
+    while not (runs and runs[-1].caught_up):
+        runs.append(detection.catch_up_and_tick(p, BASE_NS + 520 * S, limit=2, max_events=2))
+        assert len(runs) <= 6
+    assert [(r.events, r.caught_up, r.ticked) for r in runs] == [(2, False, False)] * 5 + [(0, True, True)]
+    assert all(r.opened == [] and r.resolved == [] for r in runs)
+    assert rows(store.engine) == []
+
+    silent = detection.catch_up_and_tick(p, BASE_NS + 600 * S)
+    assert (silent.events, silent.caught_up, silent.ticked, silent.chunks) == (0, True, True, 1)
+    assert [(a.key, a.observed) for a in silent.opened] == [(FEED_KEY, 100.0)]
+    assert silent.to_dict()["opened"] == 1
+    assert [r[:3] for r in rows(store.engine)] == [(FEED_KEY, "warning", "open")]
+
+
+def test_catch_up_and_tick_applies_and_ticks_in_one_call_when_the_backlog_fits(store, detection):
+    items = scenario()
+    ingest(store, items)
+    visible(detection, len(items))
+    handed: list = []
+    run = detection.catch_up_and_tick(pipeline(), BASE_NS + 800 * S, before_commit=handed.append)
+    assert (run.events, run.caught_up, run.ticked, run.chunks) == (len(items), True, True, 2)
+    # The chunk's three openings and two resolutions, then the tick's stale feed and quiet spike.
+    assert [a.key for a in run.opened] == [REJECTION_KEY, SLIPPAGE_KEY, SLIPPAGE_KEY, FEED_KEY]
+    assert [(r.anomaly.key, (r.resolved_at_ns - BASE_NS) / S) for r in run.resolved] == [
+        (REJECTION_KEY, 33), (SLIPPAGE_KEY, 320), (SLIPPAGE_KEY, 700)]
+    assert len(handed) == 2 and handed[1].opened[0].key == FEED_KEY
 
 
 def test_an_unreadable_state_stops_detection_with_what_to_do(store, detection):

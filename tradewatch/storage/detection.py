@@ -14,7 +14,9 @@ returns findings and the next state. This store feeds it the trail and keeps wha
   no-op); two workers calling it at once queue on the row lock, so together they do exactly
   what one sequential run does. On SQLite the first statement of the transaction is a write,
   which takes the database's single write lock and serialises callers the same way.
-- ``tick`` is the same for the beat's ``pipeline.tick(now_ns)`` (absence rules, quiet periods).
+- ``tick`` is the same for the beat's ``pipeline.tick(now_ns)`` (absence rules, quiet periods);
+  ``catch_up_and_tick`` applies what is pending first and ticks only once caught up (absence is
+  judged against a fully applied trail, never a backlog).
 
 Anomaly rows: an anomaly opened by the pipeline is inserted with status ``open``; while open it
 is updated (last_seen_at_ns, occurrences, the worst severity, the largest score); a resolution
@@ -26,7 +28,7 @@ key) always holds.
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Sequence
@@ -49,7 +51,13 @@ from tradewatch.domain.trail import FollowCursor
 from tradewatch.storage.schema import anomalies, detector_state
 
 if TYPE_CHECKING:  # the pipeline loads every detector (scikit-learn too): imported where it runs
-    from tradewatch.domain.detection.pipeline import DetectionPipeline, DetectionResult, PipelineState, Resolution
+    from tradewatch.domain.detection.pipeline import (
+        DetectionPipeline,
+        DetectionResult,
+        OpenAnomaly,
+        PipelineState,
+        Resolution,
+    )
 
 # Payload fields the event models declare as decimals, by event type: stored as exact decimal
 # strings (see storage.schema), so for these types a string is a number. For any other type a
@@ -121,14 +129,29 @@ _PG_FOLLOW = (
     "ORDER BY txid, seq LIMIT %(limit)s"
 )
 _SQLITE_FOLLOW = f"SELECT {_sqlite_select()} FROM audit_events WHERE seq > :seq ORDER BY seq LIMIT :limit"
-_PG_BETWEEN = (
-    f"SELECT {_postgres_select()} FROM audit_events "
-    "WHERE occurred_at_ns >= %(start)s AND occurred_at_ns < %(end)s ORDER BY seq LIMIT %(limit)s"
-)
-_SQLITE_BETWEEN = (
-    f"SELECT {_sqlite_select()} FROM audit_events "
-    "WHERE occurred_at_ns >= :start AND occurred_at_ns < :end ORDER BY seq LIMIT :limit"
-)
+
+
+def _between_sql(postgres: bool, event_types: int | None, limit: bool) -> str:
+    """The window query: occurred_at in [start, end), of ``event_types`` types (None: all) when
+    given, in seq order, with a LIMIT only when ``limit``."""
+    if postgres:
+        where = ["occurred_at_ns >= %(start)s", "occurred_at_ns < %(end)s"]
+        if event_types is not None:
+            where.append("event_type = ANY(%(types)s)")
+        tail = " LIMIT %(limit)s" if limit else ""
+        return f"SELECT {_postgres_select()} FROM audit_events WHERE {' AND '.join(where)} ORDER BY seq{tail}"
+    where = ["occurred_at_ns >= :start", "occurred_at_ns < :end"]
+    if event_types is not None:
+        where.append(f"event_type IN ({', '.join(f':type{i}' for i in range(event_types))})")
+    tail = " LIMIT :limit" if limit else ""
+    return f"SELECT {_sqlite_select()} FROM audit_events WHERE {' AND '.join(where)} ORDER BY seq{tail}"
+
+
+#: What training reads: fills (the rows models score) and orders (a fill's latency and strategy
+#: come from its order's submission). Quotes, positions and heartbeats, most of the trail, add
+#: nothing to a fill's features but the extractor's watermark (order expiry), which the orders
+#: and fills themselves carry closely enough.
+TRAINING_EVENT_TYPES: tuple[str, ...] = ("order", "fill")
 
 
 def frame_from_rows(rows: Sequence[tuple]) -> pd.DataFrame:
@@ -152,8 +175,13 @@ assert set(ENVELOPE_COLUMNS + TEXT_PAYLOAD_COLUMNS + NUMBER_PAYLOAD_COLUMNS) == 
 
 @dataclass
 class DetectionRun:
-    """What ``apply_pending`` or ``tick`` did, over all its chunks: the anomalies opened and
-    escalated and the resolutions (for alerting), and counts."""
+    """What ``apply_pending``, ``tick`` or ``catch_up_and_tick`` did, over all its chunks: the
+    anomalies opened and escalated and the resolutions (for alerting), and counts.
+
+    ``caught_up``: the last read of the trail returned fewer events than it asked for, so nothing
+    more was pending at that moment (on PostgreSQL: below the watermark). False when a call stopped
+    at ``max_events`` (more may be pending) and for a bare ``tick``, which reads no events.
+    ``ticked``: ``pipeline.tick(now)`` ran (``tick``; ``catch_up_and_tick`` only once caught up)."""
 
     pipeline: str
     opened: list[Anomaly] = field(default_factory=list)
@@ -164,6 +192,8 @@ class DetectionRun:
     findings: int = 0
     chunks: int = 0
     cursor: str = ""
+    caught_up: bool = False
+    ticked: bool = False
 
     def add(self, result: DetectionResult) -> None:
         self.opened += result.opened
@@ -178,19 +208,14 @@ class DetectionRun:
             "pipeline": self.pipeline, "events": self.events, "observations": self.observations,
             "findings": self.findings, "opened": len(self.opened), "escalated": len(self.escalated),
             "resolved": len(self.resolved), "chunks": self.chunks, "cursor": self.cursor,
+            "caught_up": self.caught_up, "ticked": self.ticked,
         }
 
 
-def _finite(value: float | None) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def _larger(a: float | None, b: float | None) -> float | None:
-    present = [v for v in (a, b) if v is not None]
-    return max(present) if present else None
+def _max_score(opened: OpenAnomaly) -> float | None:
+    """The largest score seen of an open anomaly, JSON-safe as ``Anomaly.to_dict`` makes a score
+    (None when not finite: the stored score then stays as it was)."""
+    return dataclasses.replace(opened.anomaly, score=opened.max_score).to_dict()["score"]
 
 
 class DetectorStateError(RuntimeError):
@@ -210,16 +235,32 @@ class DetectionStore:
         with self.engine.connect() as conn:
             return self._follow_frame(conn, cursor or FollowCursor(), limit)
 
-    def frame_between(self, start_ns: int, end_ns: int, *, limit: int | None = None) -> pd.DataFrame:
-        """The event frame of the events with occurred_at in [start_ns, end_ns), in seq order
-        (at most ``limit``, the earliest seqs)."""
-        limit = limit if limit is not None else 2**62
-        with self.engine.connect() as conn:
+    def frame_between(self, start_ns: int, end_ns: int, *, event_types: Sequence[str] | None = None,
+                      limit: int | None = None) -> pd.DataFrame:
+        """The event frame of the events with occurred_at in [start_ns, end_ns), in seq order:
+        only those of ``event_types`` when given (filtered in SQL), at most ``limit`` (the
+        earliest seqs) when given."""
+        types = None if event_types is None else list(dict.fromkeys(event_types))
+        if types == []:
+            return frame_from_rows([])
+        parameters: dict[str, Any] = {"start": int(start_ns), "end": int(end_ns)}
+        if limit is not None:
+            parameters["limit"] = int(limit)
+        if types is not None:
             if self.postgres:
-                rows = self._fetch(conn, _PG_BETWEEN, {"start": start_ns, "end": end_ns, "limit": limit})
+                parameters["types"] = types
             else:
-                rows = self._fetch(conn, _SQLITE_BETWEEN, {"start": start_ns, "end": end_ns, "limit": limit})
+                parameters.update({f"type{i}": t for i, t in enumerate(types)})
+        sql = _between_sql(self.postgres, None if types is None else len(types), limit is not None)
+        with self.engine.connect() as conn:
+            rows = self._fetch(conn, sql, parameters)
         return frame_from_rows(rows)
+
+    def training_frame(self, start_ns: int, end_ns: int, warmup_ns: int) -> pd.DataFrame:
+        """What the model detectors are trained on for the window [start_ns, end_ns): the
+        ``TRAINING_EVENT_TYPES`` events from ``warmup_ns`` before the window (they only warm up
+        the order history: a fill early in the window needs its order's submission) to its end."""
+        return self.frame_between(start_ns - warmup_ns, end_ns, event_types=TRAINING_EVENT_TYPES)
 
     def _follow_frame(self, conn: Connection, cursor: FollowCursor, limit: int) -> tuple[pd.DataFrame, FollowCursor]:
         if self.postgres:
@@ -264,7 +305,10 @@ class DetectionStore:
             with self.engine.begin() as conn:
                 row = self._lock(conn, name)
                 cursor = FollowCursor.from_token(row.cursor)
-                frame, cursor = self._follow_frame(conn, cursor, min(limit, max_events - run.events))
+                asked = min(limit, max_events - run.events)
+                frame, cursor = self._follow_frame(conn, cursor, asked)
+                # A short read: the trail held nothing more (visible) at this moment.
+                run.caught_up = len(frame) < asked
                 if frame.empty:
                     run.cursor = cursor.to_token()
                     break
@@ -276,12 +320,15 @@ class DetectionStore:
             run.add(result)
             run.chunks += 1
             run.cursor = cursor.to_token()
+            if run.caught_up:
+                break
         return run
 
     def tick(self, pipeline: DetectionPipeline, now_ns: int, *, name: str = "default",
              before_commit: Callable[[DetectionResult], None] | None = None) -> DetectionRun:
         """``pipeline.tick(now_ns)`` on the stored state, persisted like a chunk (``before_commit``
-        as in ``apply_pending``)."""
+        as in ``apply_pending``). It judges absence against the events applied so far: a caller
+        with events possibly pending wants ``catch_up_and_tick``."""
         run = DetectionRun(pipeline=name)
         with self.engine.begin() as conn:
             row = self._lock(conn, name)
@@ -293,6 +340,37 @@ class DetectionStore:
         run.add(result)
         run.chunks = 1
         run.cursor = row.cursor
+        run.ticked = True
+        return run
+
+    def catch_up_and_tick(
+        self,
+        pipeline: DetectionPipeline,
+        now_ns: int,
+        *,
+        name: str = "default",
+        limit: int = 20_000,
+        max_events: int = 200_000,
+        before_commit: Callable[[DetectionResult], None] | None = None,
+    ) -> DetectionRun:
+        """``apply_pending``, then ``tick(now_ns)`` only if that reached the head of the trail;
+        one run for both.
+
+        Absence (a stale feed) and quiet periods are judged against the last event applied: with
+        a backlog still pending, "now" minus that is the backlog's age, not a silence, so a tick
+        then would report every feed stale and resolve spikes early. Behind, the call only
+        applies events; a later call (the next beat) ticks once caught up."""
+        run = self.apply_pending(pipeline, name=name, limit=limit, max_events=max_events,
+                                 before_commit=before_commit)
+        if not run.caught_up:
+            return run
+        ticked = self.tick(pipeline, now_ns, name=name, before_commit=before_commit)
+        run.opened += ticked.opened
+        run.escalated += ticked.escalated
+        run.resolved += ticked.resolved
+        run.findings += ticked.findings
+        run.chunks += ticked.chunks
+        run.ticked = True
         return run
 
     def state(self, name: str = "default") -> tuple[FollowCursor, bytes | None, int]:
@@ -350,8 +428,9 @@ class DetectionStore:
     def _write_anomalies(self, conn: Connection, result: DetectionResult) -> None:
         """Persist one pipeline result: resolutions first (they free their key), then the open
         anomalies opened, escalated or seen again in it."""
-        keys = {a.key for a in result.opened} | {a.key for a in result.escalated}
-        keys |= {o.anomaly.key for o in result.updated} | {r.anomaly.key for r in result.resolved}
+        # ``escalated`` needs no reading: an escalated anomaly is also in ``updated``, with at
+        # least that severity (the pipeline folds escalations into its open anomaly).
+        keys = {a.key for a in result.opened} | {o.key for o in result.updated} | {r.anomaly.key for r in result.resolved}
         if not keys:
             return
         a = anomalies.c
@@ -376,7 +455,7 @@ class DetectionStore:
                     "resolved_reason": resolution.reason, "severity": anomaly.severity,
                     "last_seen_at_ns": later.last_seen_at_ns if later else None,
                     "occurrences": later.occurrences if later else None,
-                    "max_score": _finite(later.max_score) if later else None,
+                    "max_score": _max_score(later) if later else None,
                 })
                 del open_rows[anomaly.key]
             else:  # opened and resolved within this result
@@ -406,28 +485,24 @@ class DetectionStore:
             current[_instance(anomaly)] = (anomaly, None)
         for opened in result.updated:
             current[_instance(opened.anomaly)] = (opened.anomaly, opened)
-        escalated = {_instance(e): e.severity for e in result.escalated}
         inserts, updates, superseded = [], [], []
         for instance, (anomaly, opened) in current.items():
             if instance in resolved_instances:
                 continue
             stored = open_rows.get(instance[0])
-            severity = _worst(anomaly.severity, escalated.get(instance))
             if stored is not None and stored[1] == instance[1]:
                 updates.append({
-                    "row_id": stored[0], "severity": severity,
+                    "row_id": stored[0], "severity": anomaly.severity,
                     "last_seen_at_ns": opened.last_seen_at_ns if opened else None,
                     "occurrences": opened.occurrences if opened else None,
-                    "max_score": _finite(opened.max_score) if opened else None,
+                    "max_score": _max_score(opened) if opened else None,
                 })
             else:
                 if stored is not None:
                     # An open row the pipeline's state does not know (the state was reset): it
                     # can no longer be resolved by the pipeline, and the key must be free.
                     superseded.append({"row_id": stored[0], "resolved_at_ns": instance[1]})
-                row = self._row(anomaly, opened)
-                row["severity"] = severity
-                inserts.append(row)
+                inserts.append(self._row(anomaly, opened))
         if superseded:
             conn.execute(
                 update(anomalies).where(a.id == bindparam("row_id"))
@@ -450,12 +525,12 @@ class DetectionStore:
             )
 
     @staticmethod
-    def _row(anomaly: Anomaly, opened=None) -> dict[str, Any]:
+    def _row(anomaly: Anomaly, opened: OpenAnomaly | None = None) -> dict[str, Any]:
         """The anomalies row of an instance: its first finding, with what has been seen since."""
         body = anomaly.to_dict()
-        score = body["score"]
-        if opened is not None:
-            score = _larger(_finite(opened.max_score), score)
+        # max_score includes the first finding's score, so it is the larger unless not finite.
+        seen = _max_score(opened) if opened is not None else None
+        score = body["score"] if seen is None else seen
         return {
             "key": anomaly.key, "detector": anomaly.detector, "anomaly_type": anomaly.anomaly_type,
             "severity": anomaly.severity, "metric": anomaly.metric, "observed": body["observed"],
@@ -487,15 +562,6 @@ class DetectionStore:
             query = query.where(a.status == status)
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
-
-
-_RANK = {"info": 0, "warning": 1, "critical": 2}
-
-
-def _worst(severity: str, other: str | None) -> str:
-    if other is None:
-        return severity
-    return other if _RANK[other] > _RANK[severity] else severity
 
 
 def _instance(anomaly: Anomaly) -> tuple[str, int]:

@@ -4,8 +4,9 @@
   batch): apply the pipeline to whatever the trail holds past its cursor. The batch id is only
   logged: the cursor, not the message, says what is new, so a redelivered or late message is a
   no-op and one call may apply several batches.
-- ``detect.tick`` (beat, every 5 s): catch up like ``detect.batch``, then the pipeline's
-  ``tick(now)`` (absence rules such as a stale feed, quiet periods) with now from the clock.
+- ``detect.tick`` (beat, every 5 s): catch up like ``detect.batch``, then, only once nothing is
+  pending, the pipeline's ``tick(now)`` (absence rules such as a stale feed, quiet periods) with
+  now from the clock (``DetectionStore.catch_up_and_tick``).
 - ``detect.retrain`` (beat, daily; queue ``reports``, a long task): fit the model detectors'
   models on the last ``detection_training_days`` of the trail and keep them in the model store.
 
@@ -23,9 +24,9 @@ import redis
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import OperationalError
 
-from tradewatch.domain.events.timestamps import datetime_to_ns
+from tradewatch.domain.events.timestamps import NS_PER_SECOND, datetime_to_ns
 from tradewatch.tasks import wiring
-from tradewatch.tasks.alerting import raise_alerts
+from tradewatch.tasks.alerting import _MAX_COUNTDOWN_SECONDS, raise_alerts
 from tradewatch.tasks.app import app, settings
 from tradewatch.tasks.logs import get_logger
 
@@ -37,9 +38,7 @@ log = get_logger(__name__)
 # The database or the broker away: retry (acks_late keeps the message meanwhile). Anything else
 # is a defect or a bad configuration, logged by Celery, and the next tick tries again anyway.
 _TRANSIENT = (OperationalError, BrokerError, redis.RedisError, ConnectionError, TimeoutError)
-# Every countdown stays below the broker's visibility timeout (DESIGN.md, "Queues").
-_MAX_COUNTDOWN_SECONDS = int(max(1.0, min(30.0, settings.visibility_timeout_seconds / 2)))
-_NS_PER_DAY = 86_400 * 10**9
+_NS_PER_DAY = 86_400 * NS_PER_SECOND
 
 
 def _now_ns() -> int:
@@ -80,7 +79,7 @@ def _catch_up(converter: AnomalyConverter):
 
 @app.task(
     name="detect.batch", acks_late=True, reject_on_worker_lost=True, ignore_result=True,
-    autoretry_for=_TRANSIENT, retry_backoff=1, retry_backoff_max=_MAX_COUNTDOWN_SECONDS, retry_jitter=True,
+    autoretry_for=_TRANSIENT, retry_backoff=1, retry_backoff_max=int(_MAX_COUNTDOWN_SECONDS), retry_jitter=True,
     max_retries=10,
 )
 def batch(batch_id: str | None = None) -> dict:
@@ -93,14 +92,11 @@ def batch(batch_id: str | None = None) -> dict:
 # No retries: the next tick comes within seconds and does the same work.
 @app.task(name="detect.tick", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def tick() -> dict:
-    converter = _converter()
-    # Events already in the trail first: a feed whose last quotes are merely not applied yet is not stale.
-    caught_up = _catch_up(converter)
     now_ns = _now_ns()
-    run = wiring.detection_store().tick(wiring.detection_pipeline(), now_ns, before_commit=_raise_alerts_of(converter))
-    result = {"now_ns": now_ns, "events": caught_up.events, "cursor": caught_up.cursor,
-              **{name: len(getattr(caught_up, name)) + len(getattr(run, name)) for name in ("opened", "escalated", "resolved")}}
-    if caught_up.events or result["opened"] or result["escalated"] or result["resolved"]:
+    run = wiring.detection_store().catch_up_and_tick(wiring.detection_pipeline(), now_ns,
+                                                     before_commit=_raise_alerts_of(_converter()))
+    result = {"now_ns": now_ns, **run.to_dict()}
+    if run.events or run.opened or run.escalated or run.resolved or not run.ticked:
         log.info("detect.tick", **result)
     return result
 
@@ -110,32 +106,26 @@ def tick() -> dict:
     autoretry_for=(OperationalError,), retry_backoff=5, retry_backoff_max=60, retry_jitter=True, max_retries=3,
 )
 def retrain() -> dict:
-    from tradewatch.domain.detection.training import MIN_TRAINING_ROWS, fit_models
+    from tradewatch.domain.detection.training import MIN_TRAINING_ROWS
     from tradewatch.storage.models import ModelStore
+    from tradewatch.storage.models import retrain as retrain_models
 
     pipeline = wiring.detection_pipeline()
-    configs = pipeline.model_configs
-    if not configs:
+    if not pipeline.model_configs:
         log.info("detect.retrain_skipped", reason="the detection pipeline has no model detector")
         return {"trained": [], "skipped": []}
-    end_ns = _now_ns()
-    start_ns = end_ns - int(settings.detection_training_days * _NS_PER_DAY)
-    # Events from before the window only warm up the order history (a fill's latency needs its order).
-    warmup_ns = int(wiring.detection_config().extractor.order_ttl_seconds * 1e9)
-    events = wiring.detection_store().frame_between(start_ns - warmup_ns, end_ns)
-    models = fit_models(configs, events, trained_at_ns=end_ns, window_start_ns=start_ns, window_end_ns=end_ns,
-                        extractor=pipeline.extractor)
-    store = ModelStore(wiring.engine())
-    trained = []
-    for model in models:
-        model_id = store.save(model)
-        trained.append(model.name)
+    report = retrain_models(
+        pipeline, wiring.detection_store(), ModelStore(wiring.engine()), end_ns=_now_ns(),
+        window_ns=int(settings.detection_training_days * _NS_PER_DAY),
+        warmup_ns=int(wiring.detection_config().extractor.order_ttl_seconds * NS_PER_SECOND),
+    )
+    for model, model_id in report.trained:
         log.info("detect.model_trained", model=model.name, algorithm=model.algorithm, samples=model.samples,
-                 threshold=model.threshold, model_id=model_id, window_start_ns=start_ns, window_end_ns=end_ns)
-    skipped = [config.effective_model_name for config in configs if config.effective_model_name not in trained]
-    for name in skipped:
-        log.warning("detect.model_not_trained", model=name, events=len(events),
+                 threshold=model.threshold, model_id=model_id, window_start_ns=report.window_start_ns,
+                 window_end_ns=report.window_end_ns)
+    for name in report.skipped:
+        log.warning("detect.model_not_trained", model=name, events=report.events,
                     reason=f"fewer than {MIN_TRAINING_ROWS} fills in the last {settings.detection_training_days:g} days; "
                     "the previous model stays in use until it is too old")
     wiring.refresh_models()
-    return {"trained": trained, "skipped": skipped, "events": len(events)}
+    return {"trained": [model.name for model, _ in report.trained], "skipped": report.skipped, "events": report.events}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Iterable
 
 import redis
 from sqlalchemy.engine import Engine
@@ -23,6 +24,10 @@ from tradewatch.storage.migrate import upgrade
 from tradewatch.storage.store import AuditStore
 from tradewatch.tasks.receipts import ReceiptWriter, redis_url_of
 from tradewatch.tasks.settings import get_settings
+
+if TYPE_CHECKING:
+    from tradewatch.domain.detection.trained_model import TrainedModel
+    from tradewatch.storage.models import ModelStore
 
 
 @lru_cache(maxsize=1)
@@ -126,12 +131,34 @@ def _detection_pipeline():
 
 _models_lock = threading.Lock()
 _models_loaded_at: float | None = None
+_model_ids: dict[str, int | None] = {}  # model name -> row id handed to the pipeline (None: there was none)
+
+
+def changed_models(configs: Iterable[Any], models: ModelStore,
+                   handed: dict[str, int | None]) -> dict[str, TrainedModel | None]:
+    """The trained models to hand to the model detectors of ``configs``, keyed by model name (each
+    config's ``effective_model_name``: the key ``DetectionPipeline.set_models`` takes), only for the
+    names whose newest row differs from ``handed`` (model name -> row id handed over before, None
+    for "none"; updated in place). One query for the ids; only changed artifacts are read and
+    unpickled, so a refresh with nothing retrained costs one small query."""
+    names = sorted({config.effective_model_name for config in configs})
+    newest = models.latest_ids(names)
+    changed = [name for name in names if name not in handed or handed[name] != newest.get(name)]
+    artifacts = models.load(newest[name] for name in changed if name in newest)
+    result: dict[str, TrainedModel | None] = {}
+    for name in changed:
+        model_id = newest.get(name)
+        if model_id is not None and model_id not in artifacts:
+            continue  # gone between the two queries (rows are not deleted): the next refresh retries
+        result[name] = None if model_id is None else artifacts[model_id]
+        handed[name] = model_id
+    return result
 
 
 def detection_pipeline():
     """The process's DetectionPipeline, its model detectors holding the latest trained models
-    (reloaded from the model store at most every detection_model_refresh_seconds, so a retrain
-    reaches every worker within that)."""
+    (checked against the model store at most every detection_model_refresh_seconds, so a retrain
+    reaches every worker within that; only a model whose row changed is loaded)."""
     global _models_loaded_at
     pipeline = _detection_pipeline()
     configs = pipeline.model_configs
@@ -142,9 +169,9 @@ def detection_pipeline():
         if _models_loaded_at is None or time.monotonic() - _models_loaded_at >= refresh:
             from tradewatch.storage.models import ModelStore
 
-            models = ModelStore(engine())
-            # The store keys models by model name, the pipeline by detector name.
-            pipeline.set_models({config.name: models.latest(config.effective_model_name) for config in configs})
+            changed = changed_models(configs, ModelStore(engine()), _model_ids)
+            if changed:
+                pipeline.set_models(changed)
             _models_loaded_at = time.monotonic()
     return pipeline
 
@@ -164,4 +191,6 @@ def reset() -> None:
     for cached in (engine, store, receipts, state_redis, alert_state, alerting_config, dispatcher, deliverer,
                    detection_store, detection_config, _detection_pipeline):
         cached.cache_clear()
-    _models_loaded_at = None
+    with _models_lock:
+        _models_loaded_at = None
+        _model_ids.clear()  # the new pipeline's detectors hold no model yet

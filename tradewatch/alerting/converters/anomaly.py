@@ -27,6 +27,7 @@ import math
 from datetime import datetime
 from typing import Any, Mapping
 
+from tradewatch.alerting.converters.base import ANNOTATION_LIMIT, SUMMARY_LIMIT, cap
 from tradewatch.alerting.model import Alert
 from tradewatch.domain.detection.anomaly import SEVERITIES, Anomaly
 from tradewatch.domain.detection.pipeline import Resolution
@@ -38,8 +39,6 @@ RUNBOOK_URL = "README.md#runbook-tradinganomaly"
 #: The entity kinds an anomaly can be about; each is the name of the label carrying the entity.
 ENTITY_LABELS = ("symbol", "strategy_id", "source", "model")
 
-SUMMARY_LIMIT = 200
-ANNOTATION_LIMIT = 10_000
 _EVENT_IDS_SHOWN = 10
 _CONTEXT_SHOWN = 30
 
@@ -57,11 +56,6 @@ SCORE_NAMES: dict[str, str] = {
     "clock_skew": "tolerance multiples",
     "model": "threshold multiples",
 }
-
-
-def cap(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` characters, ending in an ellipsis when it was cut."""
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def format_number(value: float) -> str:

@@ -15,6 +15,16 @@ from tradewatch.alerting.model import Alert
 
 Item = TypeVar("Item", contravariant=True)
 
+#: Annotation sizes every converter keeps to: a summary is one line in a notification, a
+#: description a few screens at most (receivers truncate or reject longer ones).
+SUMMARY_LIMIT = 200
+ANNOTATION_LIMIT = 10_000
+
+
+def cap(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, ending in an ellipsis when it was cut."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
 
 class AlertConverter(Protocol[Item]):
     #: The ``source`` label value of every alert it makes, e.g. "pipeline_health".

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from tradewatch.alerting.converters.base import ANNOTATION_LIMIT, SUMMARY_LIMIT, cap
 from tradewatch.alerting.model import Alert, Severity
 from tradewatch.domain.events.models import CircuitBreakerEvent
 from tradewatch.domain.events.timestamps import format_rfc3339_ns, ns_to_datetime
@@ -34,14 +35,6 @@ SEVERITY_BY_TRADING_STATE: dict[str, Severity] = {
     "REDUCING": Severity.WARNING,
     "ACTIVE": Severity.WARNING,
 }
-
-SUMMARY_LIMIT = 200
-ANNOTATION_LIMIT = 10_000
-
-
-def cap(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` characters, ending in an ellipsis when it was cut."""
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def breaker_strategy(event: CircuitBreakerEvent) -> str:

@@ -35,6 +35,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from tradewatch.alerting.converters.base import ANNOTATION_LIMIT, SUMMARY_LIMIT, cap
 from tradewatch.alerting.model import Alert, AlertStatus, LabelName, Severity, UtcDatetime
 from tradewatch.domain.events.models import SystemEvent
 from tradewatch.domain.events.timestamps import ns_to_datetime
@@ -61,14 +62,7 @@ _RECOVERY_WORDS = re.compile(r"\b(recovered|restored|reconnected|resumed|healthy
 # means it is not a clean recovery; staying firing is the safe mistake.
 _NEGATION_WORDS = re.compile(r"\b(not|never|no|failed|unable|cannot|can't|won't|without)\b", re.IGNORECASE)
 
-SUMMARY_LIMIT = 200
-ANNOTATION_LIMIT = 10_000
 _METRICS_SHOWN = 50
-
-
-def cap(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` characters, ending in an ellipsis when it was cut."""
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def format_metrics(metrics: dict[str, float]) -> str:
