@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_ingest_benchmark_runs_and_reports_its_fields(postgres_admin, redis_url):
     result = subprocess.run(
-        [sys.executable, "benchmarks/ingest.py", "--events", "3000", "--baseline-events", "100",
+        # Enough events that each process's CPU is several 10 ms clock ticks (a 3,000-event phase
+        # lasts ~60 ms on a fast machine, and PostgreSQL's share could read as zero ticks).
+        [sys.executable, "benchmarks/ingest.py", "--events", "20000", "--baseline-events", "100",
          "--rate", "2000", "--latency-seconds", "0.5", "--rounds", "2"],
         cwd=ROOT, capture_output=True, text=True, timeout=240,
     )
@@ -23,7 +25,7 @@ def test_ingest_benchmark_runs_and_reports_its_fields(postgres_admin, redis_url)
         assert key in last, key
     assert last["lost"] == 0 and last["duplicated"] == 0
     assert last["downstream_fanout"] == "off"
-    assert last["events"] == 3000
+    assert last["events"] == 20000
     assert len(last["events_per_second_rounds"]) == 2
     assert last["worker_pool"] == "solo x2"
     cpu = last["cpu_microseconds_per_event"]

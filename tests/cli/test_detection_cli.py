@@ -203,7 +203,7 @@ def test_check_lists_the_detectors_of_a_valid_file(tmp_path):
         ["slip", "slippage_spike", "by symbol", "threshold_bps=50, critical_bps=200", "warning"],
         ["spread", "robust_zscore", "spread_bps by symbol", "window=100, warmup=30, threshold=6, direction=high, min_scale=0",
          "warning"],
-        ["feed", "stale_feed", "-", "event_types=[market_data], max_silence_seconds=30, expected_sources=[]", "critical"],
+        ["feed", "stale_feed", "-", "event_types=[market_data], max_silence_seconds=30, forget_after_seconds=86400, expected_sources=[]", "critical"],
     ]
     assert "3 detectors; a spike or outlier resolves after 120 s without a finding" in result.stdout
     assert f"valid: {good}" in result.stdout
