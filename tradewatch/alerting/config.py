@@ -52,19 +52,19 @@ what is accepted: ``routes.yaml: route.routes[1].receiver: unknown receiver 'sla
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 
 from tradewatch.alerting.durations import DurationError, parse_duration
 from tradewatch.alerting.inhibition import InhibitRule
 from tradewatch.alerting.matchers import Matcher, MatcherError, parse_matcher
 from tradewatch.alerting.model import LABEL_NAME_PATTERN, Severity
 from tradewatch.alerting.routing import GROUP_BY_ALL, Route, RouteMatch, RouteSpec, build_route
+from tradewatch.domain.strict_yaml import YamlProblem, load_strict_yaml
 
 #: The configuration shipped with tradewatch.
 DEFAULT_ROUTES_PATH = Path(__file__).with_name("default_routes.yaml")
@@ -244,51 +244,11 @@ def parse_alerting_config(data: object, source: str) -> AlertingConfig:
 # ------------------------------------------------------------------ YAML
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """yaml.SafeLoader that refuses duplicate keys: with plain YAML a second `routes:` silently
-    replaces the first, and the routes it held would stop paging without anyone noticing."""
-
-
-class _DuplicateKeyError(yaml.constructor.ConstructorError):
-    """A mapping repeats a key (reported with both line numbers)."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    first_line: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if not isinstance(key, Hashable):
-            continue  # an unhashable key: the constructor below reports it
-        if key in first_line:
-            raise _DuplicateKeyError(
-                None, None,
-                f"duplicate key {key!r} (first on line {first_line[key] + 1}); the second would silently replace the first",
-                key_node.start_mark,
-            )
-        first_line[key] = key_node.start_mark.line
-    return loader.construct_mapping(node, deep=True)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def _load_yaml(text: str, source: str) -> object:
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        context = getattr(exc, "context", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        if isinstance(exc, _DuplicateKeyError):
-            raise AlertingConfigError(source, [f"{where}{problem}"]) from None
-        context_mark = getattr(exc, "context_mark", None)
-        if context and context_mark is not None and (mark is None or context_mark.line != mark.line):
-            # An unclosed bracket is reported where the file ends; say where it was opened.
-            detail = f"{problem} ({context} started on line {context_mark.line + 1})"
-        else:
-            detail = f"{problem} ({context})" if context else problem
-        raise AlertingConfigError(source, [f"{where}YAML syntax error: {detail}"]) from None
+        return load_strict_yaml(text)
+    except YamlProblem as problem:
+        raise AlertingConfigError(source, [str(problem)]) from None
 
 
 # ------------------------------------------------------------------ validation

@@ -72,14 +72,13 @@ import dataclasses
 import hashlib
 import json
 import math
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Annotated, Any, ClassVar, Protocol, Union
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from tradewatch.domain.detection.anomaly import SEVERITIES, Anomaly, Cleared
@@ -88,6 +87,7 @@ from tradewatch.domain.detection.event_frame import trusted_times
 from tradewatch.domain.detection.observations import MetricExtractor
 from tradewatch.domain.detection.registry import KINDS
 from tradewatch.domain.detection.state_codec import StateCodecError, decode, encode
+from tradewatch.domain.strict_yaml import YamlProblem, load_strict_yaml
 from tradewatch.domain.events.timestamps import NS_PER_SECOND
 
 DEFAULT_PIPELINE_RESOURCE = "default_pipeline.yaml"
@@ -185,43 +185,11 @@ def default_pipeline_config() -> PipelineConfig:
     return PipelineConfig.from_yaml_text(text, DEFAULT_PIPELINE_RESOURCE)
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """A SafeLoader refusing duplicate keys: a second ``detectors:`` would silently replace the first."""
-
-
-class _DuplicateKeyError(yaml.constructor.ConstructorError):
-    """A mapping repeats a key."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    first_line: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if isinstance(key, Hashable) and key in first_line:
-            raise _DuplicateKeyError(
-                None, None, f"duplicate key {key!r} (first on line {first_line[key] + 1}); the second would silently "
-                "replace the first", key_node.start_mark)
-        if isinstance(key, Hashable):
-            first_line[key] = key_node.start_mark.line
-    return loader.construct_mapping(node, deep=True)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def _load_yaml(text: str, source: str) -> object:
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        if isinstance(exc, _DuplicateKeyError):
-            raise PipelineConfigError(source, [f"{where}{problem}"]) from None
-        context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
-        if context and context_mark is not None:
-            problem = f"{problem} ({context} started on line {context_mark.line + 1})"
-        raise PipelineConfigError(source, [f"{where}YAML syntax error: {problem}"]) from None
+        return load_strict_yaml(text)
+    except YamlProblem as problem:
+        raise PipelineConfigError(source, [str(problem)]) from None
 
 
 def _problem(error: Mapping[str, Any], data: dict[str, Any], model: type[PipelineConfig]) -> str:

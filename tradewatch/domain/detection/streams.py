@@ -36,6 +36,7 @@ always has the same layout whichever batch it is computed in. Cost: O(window) pe
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -237,7 +238,7 @@ def condition_key(config: StreamDetectorConfig, entity: str) -> str:
     return Anomaly.make_key(config.name, config.metric, config.by, entity)
 
 
-class WindowDetector:
+class WindowDetector(ABC):
     """Base of the trailing-window detectors: subclasses give ``statistics``."""
 
     anomaly_type = "spike"
@@ -246,11 +247,11 @@ class WindowDetector:
         self.config = config
         self.name = config.name
 
+    @abstractmethod
     def statistics(self, windows: np.ndarray, values: np.ndarray, lengths: np.ndarray) -> Scores:
         """Scores of ``values[i]`` against the window ``windows[i, :lengths[i]]``: ``windows``
         is (rows, window); a row shorter than ``window`` (a young stream) is padded on the
         right with NaN. Must depend on each row's values only (see the module doc)."""
-        raise NotImplementedError
 
     def tick(self, now_ns: int, state: State) -> list[Anomaly | Cleared]:
         return []
