@@ -64,7 +64,7 @@ from tradewatch.alerting.inhibition import InhibitRule
 from tradewatch.alerting.matchers import Matcher, MatcherError, parse_matcher
 from tradewatch.alerting.model import LABEL_NAME_PATTERN, Severity
 from tradewatch.alerting.routing import GROUP_BY_ALL, Route, RouteMatch, RouteSpec, build_route
-from tradewatch.domain.strict_yaml import YamlProblem, load_strict_yaml
+from tradewatch.domain.strict_yaml import ConfigFileError, YamlProblem, load_strict_yaml
 
 #: The configuration shipped with tradewatch.
 DEFAULT_ROUTES_PATH = Path(__file__).with_name("default_routes.yaml")
@@ -108,14 +108,8 @@ _HINTS = {
 }
 
 
-class AlertingConfigError(ValueError):
-    """The configuration is invalid. ``problems`` holds one ``place: problem`` line per problem;
-    the message prefixes each with the file name, one per line."""
-
-    def __init__(self, source: str, problems: list[str]) -> None:
-        self.source = source
-        self.problems = list(problems)
-        super().__init__("\n".join(f"{source}: {problem}" for problem in self.problems))
+class AlertingConfigError(ConfigFileError):
+    """The alert routing configuration is invalid (see ConfigFileError)."""
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """YAML for configuration files: safe loading that refuses duplicate keys, with errors that say
-where.
+where, and the error every configuration file raises (``ConfigFileError``).
 
 With plain YAML a second ``routes:`` or ``detectors:`` in a file silently replaces the first,
 and whatever the first held stops working without anyone noticing. ``load_strict_yaml`` refuses
@@ -13,6 +13,17 @@ from collections.abc import Hashable
 from typing import Any
 
 import yaml
+
+
+class ConfigFileError(ValueError):
+    """A configuration file is invalid. ``problems`` holds one ``place: problem`` line per
+    problem; the message prefixes each with the source (the file name), one per line. Each kind
+    of file has its own subclass (alert routes, detection pipeline, compliance policy)."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        super().__init__("\n".join(f"{source}: {problem}" for problem in self.problems))
 
 
 class YamlProblem(ValueError):

@@ -87,7 +87,7 @@ from tradewatch.domain.detection.event_frame import trusted_times
 from tradewatch.domain.detection.observations import MetricExtractor
 from tradewatch.domain.detection.registry import KINDS
 from tradewatch.domain.detection.state_codec import StateCodecError, decode, encode
-from tradewatch.domain.strict_yaml import YamlProblem, load_strict_yaml
+from tradewatch.domain.strict_yaml import ConfigFileError, YamlProblem, load_strict_yaml
 from tradewatch.domain.events.timestamps import NS_PER_SECOND
 
 DEFAULT_PIPELINE_RESOURCE = "default_pipeline.yaml"
@@ -98,14 +98,8 @@ Kinds = Mapping[str, tuple[type[BaseModel], type]]
 # ------------------------------------------------------------------ configuration
 
 
-class PipelineConfigError(ValueError):
-    """The pipeline configuration is invalid. ``problems`` holds one ``place: problem`` line per
-    problem; the message prefixes each with the source (the file name), one per line."""
-
-    def __init__(self, source: str, problems: list[str]) -> None:
-        self.source = source
-        self.problems = list(problems)
-        super().__init__("\n".join(f"{source}: {problem}" for problem in self.problems))
+class PipelineConfigError(ConfigFileError):
+    """The pipeline configuration is invalid (see ConfigFileError)."""
 
 
 class ExtractorSettings(BaseModel):
