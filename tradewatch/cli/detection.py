@@ -22,6 +22,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from tradewatch.cli.common import load_settings
+
 detect_app = typer.Typer(help="Anomaly detection: the pipeline's configuration, its anomalies, its models.",
                          no_args_is_help=True)
 console = Console()
@@ -49,14 +51,7 @@ def _fail(message: str) -> None:
 
 
 def _settings():
-    from pydantic import ValidationError
-
-    from tradewatch.tasks.settings import get_settings
-
-    try:
-        return get_settings()
-    except ValidationError as exc:
-        _fail("invalid configuration: " + "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()))
+    return load_settings(_fail)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -80,23 +75,19 @@ def _load_config(path: Path | None):
     else the packaged default; with the name to show for where it came from."""
     from tradewatch.domain.detection.pipeline import (
         DEFAULT_PIPELINE_RESOURCE,
-        PipelineConfig,
         PipelineConfigError,
-        default_pipeline_config,
+        pipeline_config_from,
     )
 
     if path is None:
         path = _settings().detection_pipeline
     try:
-        if path is None:
-            return default_pipeline_config(), f"{DEFAULT_PIPELINE_RESOURCE} (packaged default)"
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            _fail(f"cannot read the detection pipeline {path}: {getattr(exc, 'strerror', None) or exc}")
-        return PipelineConfig.from_yaml_text(text, source=str(path)), str(path)
+        config = pipeline_config_from(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"cannot read the detection pipeline {path}: {getattr(exc, 'strerror', None) or exc}")
     except PipelineConfigError as exc:
         _fail(f"invalid detection pipeline\n{exc}")
+    return config, (f"{DEFAULT_PIPELINE_RESOURCE} (packaged default)" if path is None else str(path))
 
 
 def _plain(value: Any) -> str:

@@ -19,6 +19,7 @@ audit_app = typer.Typer(help="Read the audit trail.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 from tradewatch.cli.alerting import alerts_app, silence_app  # noqa: E402
+from tradewatch.cli.common import load_settings  # noqa: E402
 
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(silence_app, name="silence")
@@ -37,14 +38,7 @@ def _fail(message: str) -> None:
 
 
 def _settings():
-    from pydantic import ValidationError
-
-    from tradewatch.tasks.settings import get_settings
-
-    try:
-        return get_settings()
-    except ValidationError as exc:
-        _fail("invalid configuration: " + "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()))
+    return load_settings(_fail)
 
 
 # --------------------------------------------------------------------------- db

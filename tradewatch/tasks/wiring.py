@@ -114,12 +114,9 @@ def detection_store() -> DetectionStore:
 def detection_config():
     """The pipeline configuration: TRADEWATCH_DETECTION_PIPELINE's YAML, else the packaged default.
     A bad file raises PipelineConfigError naming the file, the detector and the key."""
-    from tradewatch.domain.detection.pipeline import PipelineConfig, default_pipeline_config
+    from tradewatch.domain.detection.pipeline import pipeline_config_from
 
-    path = get_settings().detection_pipeline
-    if path is None:
-        return default_pipeline_config()
-    return PipelineConfig.from_yaml_text(path.read_text(encoding="utf-8"), source=str(path))
+    return pipeline_config_from(get_settings().detection_pipeline)
 
 
 @lru_cache(maxsize=1)

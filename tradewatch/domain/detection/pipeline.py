@@ -72,6 +72,7 @@ import dataclasses
 import hashlib
 import json
 import math
+from pathlib import Path
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -177,6 +178,14 @@ def default_pipeline_config() -> PipelineConfig:
     """The configuration shipped with tradewatch (``default_pipeline.yaml`` in this package)."""
     text = resources.files(__package__).joinpath(DEFAULT_PIPELINE_RESOURCE).read_text(encoding="utf-8")
     return PipelineConfig.from_yaml_text(text, DEFAULT_PIPELINE_RESOURCE)
+
+
+def pipeline_config_from(path: Path | None) -> PipelineConfig:
+    """The configuration in the YAML file ``path``, or the packaged default when None. An
+    unreadable file raises OSError; an invalid one PipelineConfigError."""
+    if path is None:
+        return default_pipeline_config()
+    return PipelineConfig.from_yaml_text(Path(path).read_text(encoding="utf-8"), source=str(path))
 
 
 def _load_yaml(text: str, source: str) -> object:
