@@ -38,6 +38,15 @@ def test_key_prefers_order_then_signal_then_strategy_symbol_day() -> None:
     assert daily.key == "DAILY_NOTIONAL_LIMIT|strategy:momentum|symbol:AAPL|day:2024-01-01"
 
 
+def test_day_scoped_codes_key_by_day_even_with_the_breaching_order() -> None:
+    """A limit that stays breached is one issue per strategy, symbol and day, not one per order."""
+    first = ComplianceIssue.new("ORDER_RATE_LIMIT", "fast", T, order_id="ord-1", strategy_id="momentum")
+    second = ComplianceIssue.new("ORDER_RATE_LIMIT", "fast", T + 1, order_id="ord-2", strategy_id="momentum")
+    assert first.key == second.key == "ORDER_RATE_LIMIT|strategy:momentum|symbol:-|day:2024-01-02"
+    assert {code for code, info in ISSUE_CODES.items() if info.scope == "day"} == {
+        "DAILY_NOTIONAL_LIMIT", "POSITION_LIMIT", "ORDER_RATE_LIMIT"}
+
+
 def test_new_takes_the_default_severity_unless_given() -> None:
     assert ComplianceIssue.new("DUPLICATE_ORDER", "twice", T).severity == "warning"
     assert ComplianceIssue.new("RESTRICTED_SYMBOL", "no", T).severity == "critical"

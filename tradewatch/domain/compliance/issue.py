@@ -1,11 +1,16 @@
 """Compliance findings: ``ComplianceIssue`` (one breach), ``ISSUE_CODES`` (what each code means)
 and ``ComplianceReport`` (the issues found over a period under one policy version).
 
-An issue's ``key`` identifies the breach for deduplication: ``CODE|order:<order_id>`` when the
-issue concerns an order, else ``CODE|signal:<signal_id>``, else
-``CODE|strategy:<strategy_id>|symbol:<symbol>|day:<YYYY-MM-DD>`` (an absent strategy or symbol
-is written ``-``; the day is ``metadata["trading_day"]`` when the rule engine sets it, in the
-policy's timezone, else the UTC date of ``occurred_at``).
+An issue's ``key`` identifies the breach for deduplication. Each code has a scope
+(``IssueCode.scope``):
+
+- ``order`` / ``signal`` codes: ``CODE|order:<order_id>`` when the issue concerns an order, else
+  ``CODE|signal:<signal_id>``, else the day key below;
+- ``day`` codes (limits that stay breached: daily notional, position, order rate):
+  ``CODE|strategy:<strategy_id>|symbol:<symbol>|day:<YYYY-MM-DD>`` even when the breaching order
+  is named, so a limit breached all afternoon is one issue, not one per order (an absent strategy
+  or symbol is written ``-``; the day is ``metadata["trading_day"]`` when the rule engine sets
+  it, in the policy's timezone, else the UTC date of ``occurred_at``).
 
 Times are UTC epoch nanoseconds; ``to_dict`` adds ISO 8601 strings for people. Everything in
 ``to_dict`` is JSON-safe (metadata must be JSON values: str, int, float, bool, None, lists and
@@ -23,6 +28,7 @@ from typing import Any, Literal, get_args
 
 Severity = Literal["info", "warning", "critical"]
 SEVERITIES: tuple[str, ...] = get_args(Severity)
+Scope = Literal["order", "signal", "day"]
 
 
 @dataclass(frozen=True)
@@ -32,10 +38,12 @@ class IssueCode:
     code: str
     severity: Severity
     trigger: str
+    scope: Scope = "order"
+    """What one issue of this code is about, for its ``key`` (module docstring)."""
 
 
-def _code(code: str, severity: Severity, trigger: str) -> tuple[str, IssueCode]:
-    return code, IssueCode(code, severity, trigger)
+def _code(code: str, severity: Severity, trigger: str, scope: Scope = "order") -> tuple[str, IssueCode]:
+    return code, IssueCode(code, severity, trigger, scope)
 
 
 ISSUE_CODES: dict[str, IssueCode] = dict([
@@ -46,7 +54,7 @@ ISSUE_CODES: dict[str, IssueCode] = dict([
           "An order was submitted after a risk check on its signal failed and was not overridden."),
     _code("RISK_OVERRIDE_WITHOUT_APPROVER", "critical",
           "A failed risk check was overridden without naming an approver while "
-          "risk_overrides.approver_required is true."),
+          "risk_overrides.approver_required is true.", "signal"),
     _code("LLM_REVIEW_MISSING", "warning",
           "An order that llm_review covers (its strategy, notional at least min_notional) was submitted "
           "with no LLM decision on its signal before it."),
@@ -54,15 +62,16 @@ ISSUE_CODES: dict[str, IssueCode] = dict([
           "An order was submitted although the LLM decision on its signal was reject (or escalate "
           "with no approving reviewer)."),
     _code("LLM_FORBIDDEN_DECISION", "warning",
-          "An LLM decision was one of the policy's forbidden_llm_decisions."),
+          "An LLM decision was one of the policy's forbidden_llm_decisions.", "signal"),
     _code("ORDER_NOTIONAL_LIMIT", "critical",
           "An order's notional (quantity x decision price for a market order, x limit price for a "
           "limit order) exceeded notional_limits.per_order."),
     _code("DAILY_NOTIONAL_LIMIT", "critical",
           "An order took the trading day's gross notional of its symbol above "
-          "notional_limits.per_instrument_per_day, or of its strategy above gross_per_strategy_per_day."),
+          "notional_limits.per_instrument_per_day, or of its strategy above gross_per_strategy_per_day.", "day"),
     _code("POSITION_LIMIT", "critical",
-          "A strategy's absolute position in an instrument exceeded max_position (quantity or notional at the last mid)."),
+          "A strategy's absolute position in an instrument exceeded max_position (quantity or notional at the last mid).",
+          "day"),
     _code("RESTRICTED_SYMBOL", "critical",
           "An order was submitted in a symbol listed in restricted_symbols."),
     _code("TRADING_WHILE_HALTED", "critical",
@@ -70,7 +79,7 @@ ISSUE_CODES: dict[str, IssueCode] = dict([
           "absolute position while it was REDUCING (as trading_state enables)."),
     _code("ORDER_RATE_LIMIT", "warning",
           "A strategy submitted more than order_rate.max_orders_per_second x window_seconds orders within "
-          "window_seconds."),
+          "window_seconds.", "day"),
     _code("DUPLICATE_ORDER", "warning",
           "An order had the same strategy, symbol, side and quantity as another submitted within "
           "duplicate_orders.window_seconds before it."),
@@ -122,10 +131,11 @@ class ComplianceIssue:
 
     @property
     def key(self) -> str:
-        if self.order_id:
-            return f"{self.code}|order:{self.order_id}"
-        if self.signal_id:
-            return f"{self.code}|signal:{self.signal_id}"
+        if ISSUE_CODES[self.code].scope != "day":
+            if self.order_id:
+                return f"{self.code}|order:{self.order_id}"
+            if self.signal_id:
+                return f"{self.code}|signal:{self.signal_id}"
         day = self.metadata.get("trading_day")
         if not isinstance(day, str) or not day:
             day = _utc_datetime(self.occurred_at).date().isoformat()
