@@ -1,8 +1,16 @@
-"""Compliance: the policy as code (``policy``) and the issues and reports checks produce (``issue``).
-
-Pure domain code: the rule engine, tasks and CLI build on these.
+"""Compliance: the policy as code (``policy``), the issues and reports checks produce
+(``issue``), the record the rules read (``events``), the incremental rule engine (``engine``) and
+the period analysis (``monitor``). Pure domain code: storage, tasks and the CLI build on these.
 """
 
+from tradewatch.domain.compliance.engine import (
+    ComplianceEngine,
+    ComplianceResult,
+    ComplianceState,
+    ComplianceStateError,
+    EngineConfig,
+)
+from tradewatch.domain.compliance.events import ComplianceEvent, canonical_key, from_model, from_models
 from tradewatch.domain.compliance.issue import (
     ISSUE_CODES,
     SEVERITIES,
@@ -10,6 +18,7 @@ from tradewatch.domain.compliance.issue import (
     ComplianceReport,
     IssueCode,
 )
+from tradewatch.domain.compliance.monitor import ComplianceMonitor, EventList, EventSource
 from tradewatch.domain.compliance.policy import (
     DEFAULT_POLICY_RESOURCE,
     LLM_DECISIONS,
@@ -21,6 +30,18 @@ from tradewatch.domain.compliance.policy import (
 )
 
 __all__ = [
+    "ComplianceEngine",
+    "ComplianceEvent",
+    "ComplianceMonitor",
+    "ComplianceResult",
+    "ComplianceState",
+    "ComplianceStateError",
+    "EngineConfig",
+    "EventList",
+    "EventSource",
+    "canonical_key",
+    "from_model",
+    "from_models",
     "DEFAULT_POLICY_RESOURCE",
     "ISSUE_CODES",
     "LLM_DECISIONS",

@@ -176,6 +176,9 @@ class DuplicateOrders(_Section):
 
     window_seconds: Seconds | None = Field(
         None, description="Two such orders within this many seconds are duplicates; None = no check.")
+    match_price: bool = Field(
+        True, description="Duplicates also share the order type and price (limit price, or decision price of a "
+                          "market order): two signals that happen to size alike are not one order sent twice.")
 
 
 class PriceCollar(_Section):

@@ -150,6 +150,9 @@ class SimulationConfig(BaseModel):
     circuit_breaker_cooldown_seconds: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 300.0
     """After a reset, the same breaker (a strategy's, or an engine's global one) cannot trip again
     for this long, so at high signal rates trading is not halted all the time."""
+    duplicate_guard_seconds: Annotated[float, Field(ge=0.0, le=3600.0, allow_inf_nan=False)] = 2.0
+    """The engine's duplicate-order control: an order of a strategy with the same symbol, side,
+    type, price and quantity as one it sent within this many seconds is resized by one lot."""
 
     # Periodic events.
     account_interval_seconds: PositiveFloat = 1.0

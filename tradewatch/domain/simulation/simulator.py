@@ -236,6 +236,7 @@ class TradingSimulator:
         self._armed_at: dict[tuple[str, str], int] = {}  # (scope, key) -> earliest time it may trip again
         self._open_orders: dict[str, _Order] = {}
         self._open_by_key: dict[tuple[str, str], int] = {}
+        self._last_similar: dict[tuple, tuple[int, int]] = {}  # the duplicate guard: order shape -> (units, ns)
         self._taker_fee = _fee_rate(cfg.taker_fee_bps)
         self._maker_fee = _fee_rate(cfg.maker_fee_bps)
 
@@ -545,6 +546,20 @@ class TradingSimulator:
             limit_price = inst.price(limit_ticks)
         else:
             order_type, limit_ticks, limit_price = "market", None, None
+        # The engine's own duplicate-order control (SEC 15c3-5): an order identical to one of the
+        # strategy's within duplicate_guard_seconds is resized by a lot, as a real engine's
+        # pre-trade check would make it, so the normal stream has no duplicates. No random draw.
+        similar = (chain.strategy_id, chain.symbol, side, order_type, limit_price if limit_price is not None
+                   else chain.decision_price)
+        previous = self._last_similar.get(similar)
+        if previous is not None and previous[0] == units and self._now - previous[1] <= cfg.duplicate_guard_seconds * NS:
+            units = units - 1 if state == REDUCING else units + 1
+            if units < 1:
+                return
+        self._last_similar[similar] = (units, self._now)
+        if len(self._last_similar) > 4096:  # forget shapes older than the guard
+            horizon = self._now - cfg.duplicate_guard_seconds * NS
+            self._last_similar = {k: v for k, v in self._last_similar.items() if v[1] >= horizon}
         quantity = inst.lot * units
         common = {
             "side": side,
