@@ -15,6 +15,20 @@ BEAT_SCHEDULE: dict[str, dict] = {
     # Detection: catch up with the trail, then the absence rules (a stale feed fires even when
     # ingest has stopped) and quiet periods against now. Expires like the alerts tick.
     "detect-tick": {"task": "detect.tick", "schedule": 5.0, "options": {"queue": "analysis", "expires": 5}},
+    # Compliance: catch up with the trail, then release the events held in the reorder window
+    # once the clock passes them (rules about what did not happen fire even when ingest stops),
+    # and resolve the alerts of breaches recorded compliance_alert_hold_seconds ago (see
+    # alerting/converters/compliance.py). Expires like the other ticks.
+    "compliance-tick": {"task": "compliance.tick", "schedule": 5.0, "options": {"queue": "analysis", "expires": 5}},
+    # Compliance re-check: every 15 minutes, the rules run afresh over the last hour
+    # (compliance_recheck_seconds) up to what the incremental monitor has applied (at most a
+    # reorder window before now), and any breach it missed (an event that arrived after its time
+    # was passed, a state reset, a policy file changed) is recorded and alerted. The windows
+    # overlap four times, so a lost or expired run loses nothing. Queue reports (it replays from
+    # the start of the trading day; see tasks/app.py). Expires after 10 minutes: a run that
+    # waited longer is superseded by the next one, and runs never pile up behind a busy pool.
+    "compliance-recheck": {"task": "compliance.recheck", "schedule": 900.0,
+                           "options": {"queue": "reports", "expires": 600}},
     # Refit the model detectors on the last days of the trail, once a day at a quiet hour (UTC).
     "detect-retrain": {"task": "detect.retrain", "schedule": crontab(hour=3, minute=17),
                        "options": {"queue": "reports", "expires": 3600}},

@@ -128,7 +128,8 @@ def test_the_default_file_receivers_and_inhibit_rules():
     assert halted.target_matchers == (Matcher("severity", "=", "warning"),) and halted.equal == ("strategy_id",)
     assert critical.source_matchers == (Matcher("severity", "=", "critical"),)
     assert critical.target_matchers == (Matcher("severity", "=", "warning"),)
-    assert critical.equal == ("alertname", "strategy_id", "symbol", "component", "source", "detector", "metric")
+    assert critical.equal == ("alertname", "strategy_id", "symbol", "component", "source", "detector", "metric",
+                              "issue_key")
 
 
 # ------------------------------------------------------------------ shapes

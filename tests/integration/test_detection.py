@@ -186,7 +186,7 @@ def test_detection_tasks_are_routed_to_their_pools_and_ticked_by_beat(deployment
     from tradewatch.tasks.ingest import DOWNSTREAM_TASKS
 
     router = deployment.app().amqp.router
-    assert DOWNSTREAM_TASKS == ("detect.batch",)
+    assert "detect.batch" in DOWNSTREAM_TASKS
     assert {name: router.route({}, name)["queue"].name for name in ("detect.batch", "detect.tick", "detect.retrain")} == {
         "detect.batch": "analysis", "detect.tick": "analysis", "detect.retrain": "reports"}
     tick = BEAT_SCHEDULE["detect-tick"]

@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 
 from tradewatch.storage.migrate import current_revision, upgrade
 
-HEAD = "0004_detection"
+HEAD = "0005_compliance"
 from tradewatch.storage.schema import metadata
 
 from tradewatch.domain.events.timestamps import ns_to_datetime
@@ -32,7 +32,8 @@ def _is_sqlite_identity_artifact(diff, dialect: str) -> bool:
     return (
         op == "modify_default"
         and (table, column) in {("audit_events", "seq"), ("rejected_events", "id"), ("alert_delivery_failures", "id"),
-                             ("anomalies", "id"), ("detector_models", "id")}
+                             ("anomalies", "id"), ("detector_models", "id"),
+                             ("compliance_issues", "id")}
         and old is None
         and isinstance(new, Identity)
     )
@@ -70,7 +71,8 @@ def test_upgrade_is_idempotent_and_at_head(store):
     upgrade(store.engine)
     assert current_revision(store.engine) == HEAD
     names = set(inspect(store.engine).get_table_names())
-    assert {"audit_events", "rejected_events", "alert_delivery_failures", "alembic_version"} <= names
+    assert {"audit_events", "rejected_events", "alert_delivery_failures", "alembic_version", "compliance_state",
+            "compliance_issues"} <= names
 
 
 def test_txid_default_is_the_inserting_transaction_on_postgresql(pg_store):

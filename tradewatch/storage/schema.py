@@ -238,3 +238,54 @@ detector_models = Table(
     Column("artifact", LargeBinary, nullable=False),
     Index(None, "name", "trained_at"),
 )
+
+# The compliance monitor's position in the trail and its rule engine's state
+# (domain.compliance.engine.ComplianceState), written in the same transaction as the issues they
+# produced, like detector_state.
+compliance_state = Table(
+    "compliance_state",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("cursor", String(64), nullable=False),
+    Column("state", LargeBinary, nullable=False),
+    Column("events_applied", BigInteger, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# One row per compliance breach (domain.compliance.issue.ComplianceIssue), identified by its key:
+# the incremental monitor and the beat re-check both insert with ON CONFLICT (key) DO NOTHING, so
+# a breach is recorded once whoever finds it first. Facts, never updated, except two
+# bookkeeping columns: anomaly_ids (anomalies linked since, by the re-check) and
+# alert_resolved_at (when the breach's alert was resolved, see alerting.converters.compliance).
+compliance_issues = Table(
+    "compliance_issues",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), Identity(always=False), primary_key=True),
+    Column("key", String(700), nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("occurred_at_ns", BigInteger, nullable=False),
+    Column("occurred_at", UtcDateTime(), nullable=False),
+    Column("signal_id", String(200)),
+    Column("order_id", String(200)),
+    Column("strategy_id", String(200)),
+    Column("symbol", String(200)),
+    Column("event_ids", JsonDocument, nullable=False),
+    Column("metadata", JsonDocument, nullable=False),
+    Column("anomaly_ids", JsonDocument, nullable=False),
+    Column("policy_version", String(200)),
+    Column("policy_hash", String(64)),
+    Column("found_by", String(16), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+    Column("alert_resolved_at", UtcDateTime()),
+    UniqueConstraint("key"),
+    Index(None, "occurred_at_ns"),
+    Index(None, "code"),
+    Index(None, "strategy_id"),
+    Index(None, "order_id"),
+    Index(None, "signal_id"),
+    # The beat tick's "alerts to resolve": issues recorded long enough ago whose alert is open.
+    Index("ix_compliance_issues_alert_open", "recorded_at", postgresql_where=text("alert_resolved_at IS NULL"),
+          sqlite_where=text("alert_resolved_at IS NULL")),
+)

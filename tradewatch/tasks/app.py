@@ -18,7 +18,7 @@ from tradewatch.tasks.settings import Settings, get_settings
 
 QUEUES = ("audit", "analysis", "alerts", "reports")
 TASK_MODULES = ["tradewatch.tasks.ingest", "tradewatch.tasks.alerting", "tradewatch.tasks.analytics",
-                "tradewatch.tasks.detection"]
+                "tradewatch.tasks.detection", "tradewatch.tasks.compliance"]
 
 
 def create_app(settings: Settings) -> Celery:
@@ -64,6 +64,12 @@ def create_app(settings: Settings) -> Celery:
             # it, longer than the analysis pool's visibility timeout: the reports pool.
             "detect.retrain": {"queue": "reports"},
             "detect.*": {"queue": "analysis"},
+            # The compliance monitor follows the trail like the detectors, on the analysis pool.
+            # The re-check replays its period from the start of the trading day (the day's
+            # notional so far): late in a busy day that can outlast the analysis pool's
+            # visibility timeout, so it runs on the reports pool, as retraining does.
+            "compliance.recheck": {"queue": "reports"},
+            "compliance.*": {"queue": "analysis"},
         },
         task_create_missing_queues=True,
         worker_hijack_root_logger=False,

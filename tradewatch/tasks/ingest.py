@@ -14,7 +14,7 @@ log = get_logger(__name__)
 # Downstream consumers fed after each committed batch; each receives (batch_id,).
 # The detectors and compliance issues subscribe their task names here.
 # Each is routed by the app's task_routes (detect.* -> queue "analysis").
-DOWNSTREAM_TASKS: tuple[str, ...] = ("detect.batch",)
+DOWNSTREAM_TASKS: tuple[str, ...] = ("detect.batch", "compliance.batch")
 
 
 def _confirm(batch_id: str) -> None:

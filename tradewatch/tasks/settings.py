@@ -60,6 +60,16 @@ class Settings(BaseSettings):
     detection_training_days: float = Field(default=7.0, gt=0, description="the retrain's window of the trail, in days")
     detection_model_refresh_seconds: float = Field(default=60.0, ge=0, description="a worker reloads trained models at most this often")
 
+    # Compliance: the policy YAML (one policy, or `policies:` with every version; the packaged
+    # tradewatch/domain/compliance/default_policy.yaml when unset), how long events are held so
+    # that late arrivals are still applied in event-time order, how far back the beat re-check
+    # looks, and how long a breach's alert stays open before it is resolved (a breach is a fact:
+    # see alerting/converters/compliance.py).
+    compliance_policy: Path | None = Field(default=None, description="compliance policy (or policy history) YAML; default: the packaged default_policy.yaml")
+    compliance_reorder_window_seconds: float = Field(default=5.0, ge=0, le=300, description="events are applied in event-time order once this much later than the newest seen")
+    compliance_recheck_seconds: float = Field(default=3600.0, gt=0, le=7 * 86_400, description="the beat re-check's period, seconds back from now")
+    compliance_alert_hold_seconds: float = Field(default=3000.0, ge=0, description="a breach's alert is resolved this long after the breach was recorded")
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
 

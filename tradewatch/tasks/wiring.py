@@ -17,6 +17,7 @@ from tradewatch.alerting.receivers.build import build_receivers
 from tradewatch.alerting.redis_pacer import RedisChannelPacer
 from tradewatch.alerting.state import AlertState
 from tradewatch.storage.alert_failures import AlertFailureStore
+from tradewatch.storage.compliance import ComplianceStore
 
 from tradewatch.storage.database import make_engine
 from tradewatch.storage.detection import DetectionStore
@@ -26,6 +27,8 @@ from tradewatch.tasks.receipts import ReceiptWriter, redis_url_of
 from tradewatch.tasks.settings import get_settings
 
 if TYPE_CHECKING:
+    from tradewatch.domain.compliance.engine import ComplianceEngine, EngineConfig
+    from tradewatch.domain.compliance.policy import PolicyHistory
     from tradewatch.domain.detection.trained_model import TrainedModel
     from tradewatch.storage.models import ModelStore
 
@@ -126,6 +129,40 @@ def _detection_pipeline():
     return DetectionPipeline(detection_config())
 
 
+@lru_cache(maxsize=1)
+def compliance_store() -> ComplianceStore:
+    return ComplianceStore(engine())
+
+
+@lru_cache(maxsize=1)
+def compliance_policies() -> PolicyHistory:
+    """Every version of the compliance policy: TRADEWATCH_COMPLIANCE_POLICY's YAML (one policy, or
+    ``policies:`` with a list), else the packaged default_policy.yaml. A bad file raises
+    PolicyError naming the file, the key and what is accepted."""
+    from importlib import resources
+
+    from tradewatch.domain.compliance.policy import DEFAULT_POLICY_RESOURCE, PolicyHistory
+
+    path = get_settings().compliance_policy
+    if path is None:
+        text = resources.files("tradewatch.domain.compliance").joinpath(DEFAULT_POLICY_RESOURCE).read_text(encoding="utf-8")
+        return PolicyHistory.from_yaml_text(text, DEFAULT_POLICY_RESOURCE)
+    return PolicyHistory.from_yaml_text(path.read_text(encoding="utf-8"), str(path))
+
+
+def compliance_config() -> EngineConfig:
+    from tradewatch.domain.compliance.engine import EngineConfig
+
+    return EngineConfig(reorder_window_seconds=get_settings().compliance_reorder_window_seconds)
+
+
+@lru_cache(maxsize=1)
+def compliance_engine() -> ComplianceEngine:
+    from tradewatch.domain.compliance.engine import ComplianceEngine
+
+    return ComplianceEngine(compliance_policies(), compliance_config())
+
+
 _models_lock = threading.Lock()
 _models_loaded_at: float | None = None
 _model_ids: dict[str, int | None] = {}  # model name -> row id handed to the pipeline (None: there was none)
@@ -186,7 +223,8 @@ def reset() -> None:
     if engine.cache_info().currsize:
         engine().dispose(close=False)
     for cached in (engine, store, receipts, state_redis, alert_state, alerting_config, dispatcher, deliverer,
-                   detection_store, detection_config, _detection_pipeline):
+                   detection_store, detection_config, _detection_pipeline, compliance_store, compliance_policies,
+                   compliance_engine):
         cached.cache_clear()
     with _models_lock:
         _models_loaded_at = None

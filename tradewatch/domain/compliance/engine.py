@@ -600,7 +600,8 @@ class ComplianceEngine:
         collar = policy.price_collar.max_deviation_percent
         if collar is not None and event.order_type == "limit" and event.limit_price is not None and quote is not None:
             deviation = abs(event.limit_price / quote[0] - 1.0) * 100.0
-            if deviation > collar:
+            # Rounded: 95 / 100 - 1 is -0.05000000000000004 in binary floating point.
+            if round(deviation, 9) > collar:
                 self._raise(
                     state, issues, policy, "PRICE_COLLAR",
                     f"{what} has limit price {event.limit_price:g}, {deviation:.2f}% from the mid {quote[0]:g}; "

@@ -236,7 +236,7 @@ class TradingSimulator:
         self._armed_at: dict[tuple[str, str], int] = {}  # (scope, key) -> earliest time it may trip again
         self._open_orders: dict[str, _Order] = {}
         self._open_by_key: dict[tuple[str, str], int] = {}
-        self._last_similar: dict[tuple, tuple[int, int]] = {}  # the duplicate guard: order shape -> (units, ns)
+        self._last_similar: dict[tuple, list[tuple[int, int]]] = {}  # duplicate guard: order shape -> [(units, ns)]
         self._taker_fee = _fee_rate(cfg.taker_fee_bps)
         self._maker_fee = _fee_rate(cfg.maker_fee_bps)
 
@@ -551,15 +551,17 @@ class TradingSimulator:
         # pre-trade check would make it, so the normal stream has no duplicates. No random draw.
         similar = (chain.strategy_id, chain.symbol, side, order_type, limit_price if limit_price is not None
                    else chain.decision_price)
-        previous = self._last_similar.get(similar)
-        if previous is not None and previous[0] == units and self._now - previous[1] <= cfg.duplicate_guard_seconds * NS:
+        horizon = self._now - cfg.duplicate_guard_seconds * NS
+        recent = [(u, at) for u, at in self._last_similar.get(similar, ()) if at >= horizon]
+        taken = {u for u, _ in recent}
+        while units in taken:
             units = units - 1 if state == REDUCING else units + 1
-            if units < 1:
-                return
-        self._last_similar[similar] = (units, self._now)
+        if units < 1:
+            return
+        recent.append((units, self._now))
+        self._last_similar[similar] = recent
         if len(self._last_similar) > 4096:  # forget shapes older than the guard
-            horizon = self._now - cfg.duplicate_guard_seconds * NS
-            self._last_similar = {k: v for k, v in self._last_similar.items() if v[1] >= horizon}
+            self._last_similar = {k: v for k, v in self._last_similar.items() if v[-1][1] >= horizon}
         quantity = inst.lot * units
         common = {
             "side": side,
