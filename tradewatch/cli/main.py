@@ -29,6 +29,9 @@ app.add_typer(analytics_app, name="analytics")
 from tradewatch.cli.detection import detect_app  # noqa: E402
 
 app.add_typer(detect_app, name="detect")
+from tradewatch.cli.compliance import compliance_app  # noqa: E402
+
+app.add_typer(compliance_app, name="compliance")
 console = Console()
 
 
@@ -192,10 +195,47 @@ def audit_rejected(limit: int = typer.Option(20, help="How many of the most rece
 # --------------------------------------------------------------------- simulate
 
 
-def _simulate(rate: float, duration: float, seed: int, speed: float | None, client, store=None) -> tuple[int, str | None]:
+class _FileSink:
+    """Where `simulate --output` sends events instead of AuditClient: one line of contract JSON
+    each (``domain.events.jsonl.event_line``, what AuditClient would have sent)."""
+
+    def __init__(self, handle) -> None:
+        self._handle = handle
+
+    def emit(self, event) -> None:
+        from tradewatch.domain.events.jsonl import event_line
+
+        self._handle.write(event_line(event) + "\n")
+
+    def flush(self) -> None:
+        self._handle.flush()
+
+
+def _violation_injector(policies, start_ns: int, duration: float, seed: int):
+    """The injector of labelled violations for the policy in force at ``start_ns``; prints which
+    codes it injects and which it cannot (and why)."""
+    from tradewatch.domain.compliance.policy import NoPolicyInForce
+    from tradewatch.domain.simulation.violations import ViolationInjector
+
+    try:
+        policy = policies.in_force(start_ns)
+    except NoPolicyInForce as exc:
+        _fail(f"cannot inject violations: {exc}, so nothing simulated would be judged")
+    injector = ViolationInjector(policy, start_ns, int(duration * 1e9), seed=seed)
+    console.print(f"injecting violations of compliance policy {policy.version}: "
+                  f"{', '.join(injector.injected_codes) or 'none'}")
+    for code, why in injector.skipped.items():
+        console.print(f"  not injected: {code}: {why}")
+    return injector
+
+
+def _simulate(rate: float, duration: float, seed: int, speed: float | None, client, store=None,
+              violations=None) -> tuple[int, str | None]:
     """Emit `duration` seconds of simulated trading at `rate` events/s through `client`.
 
     speed None: as fast as possible; else simulated seconds per wall second (1 = real time).
+    violations: a PolicyHistory whose version in force at the start decides the labelled
+    violations merged into the stream (``ViolationInjector``); None: none.
     Returns (events emitted, a signal_id that led to fills, if any).
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -206,7 +246,20 @@ def _simulate(rate: float, duration: float, seed: int, speed: float | None, clie
     start_at = time.time_ns() - (int(duration * 1e9) if speed is None else 0)
     simulator = TradingSimulator(SimulationConfig(events_per_second=rate, seed=seed), start_ns=start_at)
     start_ns = simulator.now_ns
+    injector = None if violations is None else _violation_injector(violations, start_ns, duration, seed)
     emitted, filled_signal, orders_to_signal = 0, None, {}
+
+    def emit(events) -> None:
+        nonlocal emitted, filled_signal
+        for event in events:
+            client.emit(event)
+            emitted += 1
+            if filled_signal is None:
+                if event.event_type == "order" and event.signal_id:
+                    orders_to_signal[event.order_id] = event.signal_id
+                elif event.event_type == "fill" and event.order_id in orders_to_signal:
+                    filled_signal = orders_to_signal[event.order_id]
+
     wall_start = time.monotonic()
     columns = [TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[unit]}"),
                TimeElapsedColumn()]
@@ -220,19 +273,19 @@ def _simulate(rate: float, duration: float, seed: int, speed: float | None, clie
                 wait = wall_start + step * 0.1 / speed - time.monotonic()
                 if wait > 0:
                     time.sleep(wait)
-            for event in simulator.events_until(start_ns + step * tick_ns):
-                client.emit(event)
-                emitted += 1
-                if filled_signal is None:
-                    if event.event_type == "order" and event.signal_id:
-                        orders_to_signal[event.order_id] = event.signal_id
-                    elif event.event_type == "fill" and event.order_id in orders_to_signal:
-                        filled_signal = orders_to_signal[event.order_id]
+            step_end = start_ns + step * tick_ns
+            events = simulator.events_until(step_end)
+            if injector is not None:
+                # The simulator's step is (previous, step_end], the injector's "before t": the same span.
+                events = sorted(events + injector.events_until(step_end + 1), key=lambda event: event.occurred_at)
+            emit(events)
             if step % 10 == 0:
                 progress.update(task, completed=step // 10)
                 progress.update(emitted_task, completed=emitted)
                 if store is not None:
                     progress.update(stored_task, completed=store.count())
+        if injector is not None:
+            emit(injector.rest())  # a scenario running past the end still completes
         progress.update(emitted_task, total=emitted, completed=emitted)
         if store is not None:
             client.flush()
@@ -251,14 +304,42 @@ def simulate(
     duration: float = typer.Option(60.0, "--duration", min=1, help="Seconds of simulated trading."),
     seed: Optional[int] = typer.Option(None, help="Random seed (default: from the clock, so reruns make new events)."),
     realtime: bool = typer.Option(True, "--realtime/--fast", help="Pace at the wall clock, or emit as fast as possible."),
+    output: Optional[Path] = typer.Option(
+        None, "--output", "-o", help="Write the events to this JSON Lines file (one event per line, the JSON "
+                                     "AuditClient sends) instead of sending them: no services needed, as fast as "
+                                     "possible (--realtime ignored)."),
+    inject_violations: bool = typer.Option(
+        False, "--inject-violations", help="Merge labelled compliance violations into the stream: one scenario "
+                                           "per issue code the policy enables (which are skipped, and why, is "
+                                           "printed)."),
+    policy: Optional[Path] = typer.Option(
+        None, "--policy", help="Compliance policy YAML deciding the injected violations (the version in force at "
+                               "the start). Default: the packaged default policy."),
 ) -> None:
     """A synthetic engine emitting realistic linked chains through AuditClient.
 
     With TRADEWATCH_BROKER_URL set, events go to that broker for the workers; in embedded mode
-    an in-process worker stores them in SQLite.
+    an in-process worker stores them in SQLite; with --output they go to a file.
     """
-    settings = _settings()
     seed = seed if seed is not None else time.time_ns() % 2**31
+    if policy is not None and not inject_violations:
+        _fail("--policy decides the violations --inject-violations adds; add --inject-violations or drop --policy")
+    violations = None
+    if inject_violations:
+        from tradewatch.cli.compliance import load_policies
+
+        violations = load_policies(policy, _fail)
+    if output is not None:
+        try:
+            handle = output.open("w", encoding="utf-8")
+        except OSError as exc:
+            _fail(f"cannot write the events file {output}: {exc.strerror or exc}")
+        with handle:
+            emitted, _ = _simulate(rate, duration, seed, None, _FileSink(handle), violations=violations)
+        console.print(f"wrote {emitted:,} events to {output} (seed {seed}); check them with: "
+                      f"tradewatch compliance check --events {output}")
+        return
+    settings = _settings()
     from tradewatch.tasks.client import AuditClient
 
     if settings.embedded:
@@ -268,10 +349,10 @@ def simulate(
 
         store = wiring.store()
         with embedded_worker(celery_app), AuditClient(app=celery_app) as client:
-            _simulate(rate, duration, seed, 1.0 if realtime else None, client, store=store)
+            _simulate(rate, duration, seed, 1.0 if realtime else None, client, store=store, violations=violations)
     else:
         with AuditClient() as client:
-            emitted, _ = _simulate(rate, duration, seed, 1.0 if realtime else None, client)
+            emitted, _ = _simulate(rate, duration, seed, 1.0 if realtime else None, client, violations=violations)
             client.flush()
             stats = client.stats()
         console.print(f"published {stats['published_events']:,} events in {stats['published_batches']} batches; "
@@ -321,7 +402,9 @@ def demo(
     store = wiring.store()
     with embedded_worker(celery_app):
         with AuditClient(app=celery_app, spool_dir=state_dir / "spool") as client:
-            emitted, filled_signal = _simulate(rate, duration, seed, None, client, store=store)
+            # The stream carries one labelled breach of each rule the compliance policy enables.
+            emitted, filled_signal = _simulate(rate, duration, seed, None, client, store=store,
+                                               violations=wiring.compliance_policies())
             client.flush()
         # A misbehaving producer sends three bad events beside a good one, straight to the task.
         bad_batch = [
@@ -354,6 +437,7 @@ def demo(
         console.print(f"(again any time: TRADEWATCH_STATE_DIR={state_dir} .venv/bin/tradewatch audit history {filled_signal})")
     _print_analytics(store, state_dir)
     _print_anomalies(state_dir)
+    _print_compliance(state_dir)
 
 
 def _print_analytics(store, state_dir: Path) -> None:
@@ -388,8 +472,6 @@ def _print_analytics(store, state_dir: Path) -> None:
     console.print(f"(the whole report: TRADEWATCH_STATE_DIR={state_dir} .venv/bin/tradewatch analytics report "
                   "--from 2000-01-01 --to 2100-01-01 --format markdown)")
 
-
-
 def _print_anomalies(state_dir: Path, rows_shown: int = 10) -> None:
     """What the detection pipeline found in the demo's trading (detect.batch ran after each ingest batch)."""
     from tradewatch.cli.detection import anomalies_table
@@ -406,6 +488,39 @@ def _print_anomalies(state_dir: Path, rows_shown: int = 10) -> None:
     console.print(anomalies_table(found[:rows_shown], f"anomalies, most recently opened first ({shown})", compact=True))
     console.print(f"{len(found)} anomalies: {still_open} open, {len(found) - still_open} resolved "
                   f"(all of them: TRADEWATCH_STATE_DIR={state_dir} .venv/bin/tradewatch detect anomalies --status all --limit 1000)")
+
+
+def _print_compliance(state_dir: Path) -> None:
+    """What the compliance monitor recorded of the demo's trading (compliance.batch ran after each
+    ingest batch), then the same period judged afresh by the period analysis."""
+    from tradewatch.domain.compliance.issue import ISSUE_CODES
+    from tradewatch.tasks import wiring
+    from tradewatch.tasks.compliance import batch
+
+    console.rule("[bold]compliance issues recorded by the live monitor")
+    batch(batch_id="demo-catch-up")  # the last compliance.batch may still have been queued
+    # The stream has ended, nothing more will arrive: release what the reorder window still holds
+    # (the beat's compliance.tick does this with the clock; embedded mode runs no beat).
+    window_ns = int(wiring.compliance_config().reorder_window_seconds * 1e9)
+    wiring.compliance_store().catch_up_and_tick(wiring.compliance_engine(), time.time_ns() + window_ns + 1)
+    rows = sorted(wiring.compliance_store().issues(limit=1_000), key=lambda row: row["occurred_at_ns"])
+    table = Table(title=f"{len(rows)} issues, breaches of compliance policy {wiring.compliance_policies().latest.version} "
+                        "(one labelled breach per rule was injected)")
+    for column in ("#", "occurred at (UTC)", "code", "severity", "strategy"):
+        table.add_column(column)
+    for number, row in enumerate(rows, 1):
+        table.add_row(str(number), row["occurred_at"].strftime("%H:%M:%S.%f")[:-3], row["code"], row["severity"],
+                      row["strategy_id"] or "-")
+    console.print(table)
+    for number, row in enumerate(rows, 1):
+        console.print(f"{number}. {row['message']}", highlight=False)
+    found = {row["code"] for row in rows}
+    missing = [code for code in ISSUE_CODES if code not in found]
+    if missing:
+        console.print(f"codes not raised: {', '.join(missing)} (the default policy restricts no symbol and forbids "
+                      "no LLM decision; see tradewatch/domain/compliance/default_policy.yaml)")
+    console.print(f"(the same period judged afresh: TRADEWATCH_STATE_DIR={state_dir} .venv/bin/tradewatch compliance "
+                  "check --from 2000-01-01 --to 2100-01-01)")
 
 
 if __name__ == "__main__":  # pragma: no cover

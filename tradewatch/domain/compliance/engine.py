@@ -591,7 +591,8 @@ class ComplianceEngine:
             if previous is not None and previous[1] != event.order_id and t - previous[0] <= window * NS:
                 self._raise(
                     state, issues, policy, "DUPLICATE_ORDER",
-                    f"{what} repeats order {previous[1]} (same strategy, symbol, side and quantity) "
+                    f"{what} repeats order {previous[1]} (same strategy, symbol, side, quantity"
+                    f"{', type and price' if policy.duplicate_orders.match_price else ''}) "
                     f"{(t - previous[0]) / NS:.3f} s after it; window {window:g} s (policy {policy.version}).",
                     event, event_ids=(previous[2], event.event_id),
                     metadata={"previous_order_id": previous[1], "seconds_apart": (t - previous[0]) / NS}, **common)

@@ -83,7 +83,10 @@ class ViolationInjector:
             "PRICE_COLLAR": self._collar,
         }
         assert set(builders) == set(ISSUE_CODES)
-        enabled = [code for code in ISSUE_CODES if self._why_not(code) is None]
+        # The daily-notional scenario is the long one (hundreds of paced orders): it goes first so
+        # it ends inside short runs too.
+        enabled = sorted((code for code in ISSUE_CODES if self._why_not(code) is None),
+                         key=lambda code: code != "DAILY_NOTIONAL_LIMIT")
         for code in ISSUE_CODES:
             reason = self._why_not(code)
             if reason is not None:
