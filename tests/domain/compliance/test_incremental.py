@@ -139,6 +139,29 @@ def test_the_tick_settles_an_order_whose_checks_never_came() -> None:
     assert [i.code for i in settled.issues] == ["ORDER_WITHOUT_RISK_CHECK"] and state.pending == 0
 
 
+def test_the_tick_follows_the_receipt_clock_so_an_engine_clock_behind_is_not_made_late() -> None:
+    """An engine 30 s behind tradewatch: events received 30 s after they occurred, ticked every
+    second in between; nothing is late, and once arrivals stop the tick releases the tail."""
+    behind = 30 * S
+    s = Stream()
+    for index in range(20):
+        s.t += S // 2
+        s.good_order(f"ord-{index}", f"sig-{index}", quantity=10 + index)
+    engine = ComplianceEngine(policy())
+    state = engine.new_state()
+    late = 0
+    for event in s.events:
+        received = event.occurred_at_ns + behind
+        late += engine.apply([event._replace(received_at_ns=received)], state).late
+        late += engine.tick(received + S // 10, state).late
+    assert late == 0 and state.pending > 0
+    last = s.events[-1].occurred_at_ns + behind
+    engine.tick(last + 4 * S, state)  # the watermark is 1 s short of the last event
+    assert state.pending > 0
+    engine.tick(last + 5 * S, state)
+    assert state.pending == 0 and state.applied == len(s.events)
+
+
 def test_a_check_arriving_within_the_window_after_its_order_still_counts() -> None:
     s = Stream()
     s.signal("sig-1")

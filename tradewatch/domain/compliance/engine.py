@@ -14,9 +14,14 @@ the watermark passes them:
     trusted_time = min(occurred_at, received_at + 60 s)      (occurred_at when received_at unknown)
 
 so events up to ``reorder_window`` out of order are still judged in event-time order, and one
-event stamped by a clock hours ahead cannot release everything. ``tick(now)`` moves the watermark
-to ``now - reorder_window``: an order whose risk check never came is judged even when nothing
-else arrives. ``flush`` applies all of the buffer (the end of a period). An event arriving after
+event stamped by a clock hours ahead cannot release everything. ``tick(now)`` (now on
+tradewatch's clock) advances the watermark by the time that passed since the latest receipt:
+
+    watermark = max trusted_time - reorder_window + max(0, now - max received_at)
+
+so an order whose risk check never came is judged even when nothing else arrives, and an engine
+whose clock runs behind tradewatch's is not made late by the tick (with no receipt times, as in
+an offline file, ``now - reorder_window``). ``flush`` applies all of the buffer (the end of a period). An event arriving after
 its time was already passed is *late*: applied at once (late ones of one call in canonical order)
 and counted; the beat's period re-check then judges it in order.
 
@@ -128,6 +133,7 @@ class ComplianceState:
     def __init__(self) -> None:
         self.buffer: list[tuple[tuple[int, int, str], ComplianceEvent]] = []  # heap by canonical key
         self.max_trusted_ns: int | None = None
+        self.max_received_ns: int | None = None  # tradewatch's clock at the latest receipt
         self.released_ns: int | None = None  # every event at or before this time has been applied
         self.mids: dict[str, tuple[float, str]] = {}  # symbol -> (mid, quote event id)
         self.positions: dict[str, float] = {}  # strategy SEP symbol -> signed quantity
@@ -152,7 +158,8 @@ class ComplianceState:
         body = {
             "version": STATE_VERSION,
             "buffer": [list(event) for _, event in sorted(self.buffer)],
-            "max_trusted_ns": self.max_trusted_ns, "released_ns": self.released_ns,
+            "max_trusted_ns": self.max_trusted_ns, "max_received_ns": self.max_received_ns,
+            "released_ns": self.released_ns,
             "mids": {k: list(v) for k, v in self.mids.items()}, "positions": self.positions,
             "breakers": {k: list(v) for k, v in self.breakers.items()},
             "signals": {k: v.to_list() for k, v in self.signals.items()},
@@ -179,6 +186,7 @@ class ComplianceState:
                 state.buffer.append((canonical_key(event), event))
             heapq.heapify(state.buffer)
             state.max_trusted_ns, state.released_ns = body["max_trusted_ns"], body["released_ns"]
+            state.max_received_ns = body["max_received_ns"]
             state.mids = {k: (float(v[0]), v[1]) for k, v in body["mids"].items()}
             state.positions = {k: float(v) for k, v in body["positions"].items()}
             state.breakers = {k: (v[0], v[1]) for k, v in body["breakers"].items()}
@@ -274,20 +282,25 @@ class ComplianceEngine:
         result = ComplianceResult()
         late: list[ComplianceEvent] = []
         buffer, released = state.buffer, state.released_ns
-        trusted = state.max_trusted_ns
+        trusted, latest_receipt = state.max_trusted_ns, state.max_received_ns
         push = heapq.heappush
         for event in events:
             result.events += 1
             t = event.occurred_at_ns
             received = event.received_at_ns
-            believed = t if received is None or t <= received + MAX_CLOCK_LEAD_NS else received + MAX_CLOCK_LEAD_NS
+            if received is None:
+                believed = t
+            else:
+                believed = t if t <= received + MAX_CLOCK_LEAD_NS else received + MAX_CLOCK_LEAD_NS
+                if latest_receipt is None or received > latest_receipt:
+                    latest_receipt = received
             if trusted is None or believed > trusted:
                 trusted = believed
             if released is not None and t <= released:
                 late.append(event)
             else:
                 push(buffer, (canonical_key(event), event))
-        state.max_trusted_ns = trusted
+        state.max_trusted_ns, state.max_received_ns = trusted, latest_receipt
         if late:
             late.sort(key=canonical_key)
             self._apply_each(late, state, result)
@@ -298,10 +311,15 @@ class ComplianceEngine:
         return result
 
     def tick(self, now_ns: int, state: ComplianceState) -> ComplianceResult:
-        """Apply the buffered events older than ``now_ns - reorder_window`` (rules that wait for
-        something that never came are settled by this)."""
+        """Advance the watermark with tradewatch's clock ``now_ns`` (module docstring) and apply
+        what it passes: rules that wait for something that never came are settled by this."""
         result = ComplianceResult()
-        self._release(int(now_ns) - self._window_ns, state, result)
+        now_ns = int(now_ns)
+        if state.max_trusted_ns is None or state.max_received_ns is None:
+            watermark = now_ns - self._window_ns
+        else:
+            watermark = state.max_trusted_ns - self._window_ns + max(0, now_ns - state.max_received_ns)
+        self._release(watermark, state, result)
         return result
 
     def flush(self, state: ComplianceState) -> ComplianceResult:

@@ -64,13 +64,14 @@ ISSUE_CODES: dict[str, IssueCode] = dict([
     _code("LLM_FORBIDDEN_DECISION", "warning",
           "An LLM decision was one of the policy's forbidden_llm_decisions.", "signal"),
     _code("ORDER_NOTIONAL_LIMIT", "critical",
-          "An order's notional (quantity x decision price for a market order, x limit price for a "
-          "limit order) exceeded notional_limits.per_order."),
+          "An order's notional (quantity x limit price for a limit order, x decision price for a "
+          "market order, else x the last mid) exceeded notional_limits.per_order."),
     _code("DAILY_NOTIONAL_LIMIT", "critical",
           "An order took the trading day's gross notional of its symbol above "
           "notional_limits.per_instrument_per_day, or of its strategy above gross_per_strategy_per_day.", "day"),
     _code("POSITION_LIMIT", "critical",
-          "A strategy's absolute position in an instrument exceeded max_position (quantity or notional at the last mid).",
+          "A strategy's absolute position in an instrument exceeded max_position (quantity, or notional at the "
+          "update's market price, else the last mid).",
           "day"),
     _code("RESTRICTED_SYMBOL", "critical",
           "An order was submitted in a symbol listed in restricted_symbols."),
@@ -81,8 +82,8 @@ ISSUE_CODES: dict[str, IssueCode] = dict([
           "A strategy submitted more than order_rate.max_orders_per_second x window_seconds orders within "
           "window_seconds.", "day"),
     _code("DUPLICATE_ORDER", "warning",
-          "An order had the same strategy, symbol, side and quantity as another submitted within "
-          "duplicate_orders.window_seconds before it."),
+          "An order had the same strategy, symbol, side and quantity (and order type and price, with "
+          "match_price) as another submitted within duplicate_orders.window_seconds before it."),
     _code("PRICE_COLLAR", "warning",
           "A limit order's price was more than price_collar.max_deviation_percent from the last market mid."),
 ])
