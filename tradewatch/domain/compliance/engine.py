@@ -62,9 +62,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Callable
 
-from tradewatch.domain.compliance.events import FIELDS, ComplianceEvent, canonical_key
+from tradewatch.domain.compliance.events import ComplianceEvent, canonical_key
 from tradewatch.domain.compliance.issue import ISSUE_CODES, ComplianceIssue
 from tradewatch.domain.compliance.policy import CompliancePolicy, NoPolicyInForce, PolicyHistory
+from tradewatch.domain.events.timestamps import datetime_to_ns
 
 NS = 1_000_000_000
 #: How far ahead of its receipt an event's occurred_at is believed (as the detectors do).
@@ -237,15 +238,10 @@ class _Day:
         local = datetime.fromtimestamp(t_ns // NS, UTC).astimezone(self.zone)
         midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
         following = (midnight + timedelta(days=1)).replace(tzinfo=None).replace(tzinfo=self.zone)
-        self.start_ns = _to_ns(midnight.replace(tzinfo=None).replace(tzinfo=self.zone))
-        self.end_ns = _to_ns(following)
+        self.start_ns = datetime_to_ns(midnight.replace(tzinfo=None).replace(tzinfo=self.zone))
+        self.end_ns = datetime_to_ns(following)
         self.day = local.date().isoformat()
         return self.day
-
-
-def _to_ns(value: datetime) -> int:
-    delta = value.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * NS + delta.microseconds * 1000
 
 
 def day_start_ns(policy: CompliancePolicy, t_ns: int) -> int:

@@ -23,8 +23,9 @@ import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Literal, get_args
+
+from tradewatch.domain.events.timestamps import format_rfc3339_ns, ns_to_datetime
 
 Severity = Literal["info", "warning", "critical"]
 SEVERITIES: tuple[str, ...] = get_args(Severity)
@@ -128,7 +129,7 @@ class ComplianceIssue:
 
     @property
     def occurred_at_iso(self) -> str:
-        return _iso(self.occurred_at)
+        return format_rfc3339_ns(self.occurred_at)
 
     @property
     def key(self) -> str:
@@ -139,7 +140,7 @@ class ComplianceIssue:
                 return f"{self.code}|signal:{self.signal_id}"
         day = self.metadata.get("trading_day")
         if not isinstance(day, str) or not day:
-            day = _utc_datetime(self.occurred_at).date().isoformat()
+            day = ns_to_datetime(self.occurred_at).date().isoformat()
         return f"{self.code}|strategy:{self.strategy_id or '-'}|symbol:{self.symbol or '-'}|day:{day}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -174,7 +175,8 @@ class ComplianceReport:
     def __post_init__(self) -> None:
         object.__setattr__(self, "issues", tuple(self.issues))
         if self.period_end < self.period_start:
-            raise ValueError(f"period_end {_iso(self.period_end)} is before period_start {_iso(self.period_start)}")
+            raise ValueError(f"period_end {format_rfc3339_ns(self.period_end)} is before "
+                             f"period_start {format_rfc3339_ns(self.period_start)}")
         if self.events_examined < 0:
             raise ValueError(f"events_examined must be at least 0, got {self.events_examined}")
 
@@ -192,8 +194,8 @@ class ComplianceReport:
         return {
             "policy_version": self.policy_version, "policy_hash": self.policy_hash,
             "events_examined": self.events_examined,
-            "period_start": self.period_start, "period_start_iso": _iso(self.period_start),
-            "period_end": self.period_end, "period_end_iso": _iso(self.period_end),
+            "period_start": self.period_start, "period_start_iso": format_rfc3339_ns(self.period_start),
+            "period_end": self.period_end, "period_end_iso": format_rfc3339_ns(self.period_end),
             "issue_count": len(self.issues),
             "counts_by_code": self.counts_by_code, "counts_by_severity": self.counts_by_severity,
             "issues": [issue.to_dict() for issue in self.issues],
@@ -225,17 +227,6 @@ def _json_safe(value: Any, where: str) -> Any:
             out[key] = _json_safe(item, f"{where}.{key}")
         return out
     raise ValueError(f"{where}: {type(value).__name__} is not a JSON value; use str, int, float, bool, None, lists or mappings")
-
-
-def _utc_datetime(ns: int) -> datetime:
-    seconds, nanos = divmod(ns, 1_000_000_000)
-    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=nanos // 1000)
-
-
-def _iso(ns: int) -> str:
-    """ISO 8601 in UTC with nanoseconds, e.g. 2024-01-02T14:30:00.000000123Z."""
-    base = _utc_datetime(ns).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{base}.{ns % 1_000_000_000:09d}Z"
 
 
 __all__ = ["ISSUE_CODES", "SEVERITIES", "ComplianceIssue", "ComplianceReport", "IssueCode", "Severity"]

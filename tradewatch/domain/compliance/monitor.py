@@ -19,13 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 from tradewatch.domain.compliance.engine import NS, ComplianceEngine, EngineConfig, day_start_ns
 from tradewatch.domain.compliance.events import ComplianceEvent, canonical_key
 from tradewatch.domain.compliance.issue import ComplianceIssue, ComplianceReport
 from tradewatch.domain.compliance.policy import CompliancePolicy, NoPolicyInForce, PolicyHistory
+from tradewatch.domain.events.timestamps import datetime_to_ns
 
 #: The event types whose last value before a period is context (module docstring).
 CONTEXT_EVENT_TYPES = ("market_data", "circuit_breaker", "position_update")
@@ -87,12 +88,7 @@ class EventList:
 
 
 def _ns(at: datetime | int) -> int:
-    if isinstance(at, datetime):
-        if at.tzinfo is None:
-            raise ValueError(f"{at.isoformat()} has no timezone; pass an aware datetime or UTC epoch nanoseconds")
-        delta = at.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
-        return (delta.days * 86_400 + delta.seconds) * NS + delta.microseconds * 1000
-    return int(at)
+    return datetime_to_ns(at) if isinstance(at, datetime) else int(at)
 
 
 class ComplianceMonitor:

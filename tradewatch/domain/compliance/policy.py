@@ -38,6 +38,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tradewatch.domain.events.timestamps import datetime_to_ns, ns_to_datetime
 from tradewatch.domain.strict_yaml import ConfigFileError, YamlProblem, load_strict_yaml
 
 DEFAULT_POLICY_RESOURCE = "default_policy.yaml"
@@ -257,7 +258,7 @@ class CompliancePolicy(BaseModel):
 
     @property
     def effective_from_ns(self) -> int:
-        return _datetime_ns(self.effective_from)
+        return datetime_to_ns(self.effective_from)
 
     def trading_day(self, at: datetime | int) -> date:
         """The trading day of ``at`` (aware datetime or UTC epoch nanoseconds): its date in ``timezone``."""
@@ -339,7 +340,7 @@ class PolicyHistory:
     def in_force(self, at: datetime | int) -> CompliancePolicy:
         """The policy applied to an event at ``at`` (aware datetime or UTC epoch nanoseconds): the
         latest with effective_from <= at. Raises ``NoPolicyInForce`` before the first version."""
-        at_ns = at if isinstance(at, int) else _datetime_ns(_as_datetime(at))
+        at_ns = at if isinstance(at, int) else datetime_to_ns(_as_datetime(at))
         index = bisect_right(self._starts, at_ns)
         if index == 0:
             first = self._policies[0]
@@ -457,13 +458,7 @@ def _as_datetime(at: datetime | int) -> datetime:
         if at.tzinfo is None:
             raise ValueError(f"{at.isoformat()} has no timezone; pass an aware datetime or UTC epoch nanoseconds")
         return at
-    seconds, nanos = divmod(int(at), 1_000_000_000)
-    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=nanos // 1000)
-
-
-def _datetime_ns(value: datetime) -> int:
-    delta = value - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+    return ns_to_datetime(int(at))
 
 
 def _iso(value: datetime) -> str:
