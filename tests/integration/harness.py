@@ -1,4 +1,6 @@
-"""Real processes for the integration tests: Celery workers and a private redis-server.
+"""Real processes for the integration tests: Celery workers and a private redis-server; and
+``ConsumerWorkers``, a worker running an analysis consumer (detection, compliance) with what the
+test reads of it.
 
 Nothing here mocks anything: workers are `celery worker` subprocesses talking to real Redis and
 PostgreSQL; the private redis-server is a real server on a free port.
@@ -17,6 +19,7 @@ from pathlib import Path
 import redis
 from sqlalchemy import text
 
+from tradewatch.alerting.state import AlertState
 from tradewatch.storage.database import make_engine
 
 
@@ -184,3 +187,49 @@ def count_rows(database_url: str, table: str = "audit_events") -> int:
             return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
     finally:
         engine.dispose()
+
+
+#: A route tree that sends every alert, grouped by ``{group_by}``, to the log receiver at once.
+LOG_ROUTES = """
+route:
+  receiver: log
+  group_by: [{group_by}]
+  group_wait: 0s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: log
+    log: {{level: warning}}
+fallback_receiver: log
+"""
+
+
+class ConsumerWorkers:
+    """Workers of a deployment (the ``deployment`` fixture) running an analysis consumer with its
+    alerts routed to the log receiver (``LOG_ROUTES`` grouped by ``group_by``, written in
+    ``directory``); ``start`` returns each with the consumer's store and the router's state as
+    the test reads them. ``close`` releases those connections."""
+
+    def __init__(self, deployment, directory: Path, group_by: tuple[str, ...]) -> None:
+        self.deployment = deployment
+        self.routes = directory / "routes.yaml"
+        self.routes.write_text(LOG_ROUTES.format(group_by=", ".join(group_by)))
+        self.engines: list = []
+        self.clients: list[redis.Redis] = []
+
+    def start(self, store_class, *, queues: str, name: str, env: dict[str, str]):
+        """A worker (solo pool) on ``queues`` with ``env`` added to the deployment's; returns
+        (worker, ``store_class`` on the deployment's database, the router's AlertState)."""
+        self.deployment.extra_env.update({"TRADEWATCH_ALERT_ROUTES_PATH": str(self.routes), **env})
+        worker = self.deployment.worker(queues=queues, pool="solo", name=name).start()
+        engine = make_engine(self.deployment.database_url, pool_size=1)
+        client = redis.Redis.from_url(self.deployment.broker_url)
+        self.engines.append(engine)
+        self.clients.append(client)
+        return worker, store_class(engine), AlertState(client, self.deployment.broker_prefix)
+
+    def close(self) -> None:
+        for engine in self.engines:
+            engine.dispose()
+        for client in self.clients:
+            client.close()

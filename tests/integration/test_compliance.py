@@ -9,9 +9,8 @@ import time
 from decimal import Decimal
 
 import pytest
-import redis
 
-from tests.integration.harness import wait_until
+from tests.integration.harness import ConsumerWorkers, wait_until
 from tradewatch.alerting.state import AlertState
 from tradewatch.domain.events import (
     MarketDataEvent,
@@ -24,24 +23,10 @@ from tradewatch.domain.events import (
     SignalPayload,
 )
 from tradewatch.storage.compliance import ComplianceStore
-from tradewatch.storage.database import make_engine
 
 pytestmark = pytest.mark.integration
 
 S = 1_000_000_000
-
-ROUTES = """
-route:
-  receiver: log
-  group_by: [alertname, strategy_id, symbol]
-  group_wait: 0s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: log
-    log: {level: warning}
-fallback_receiver: log
-"""
 
 POLICY = """
 version: "it-1"
@@ -80,31 +65,19 @@ def events(base_ns: int) -> list:
 def monitoring(deployment, tmp_path):
     """The deployment with a policy file and a log-only route tree; yields a function starting
     one worker (``fanout`` on or off), returning (worker, compliance store, router state)."""
-    routes = tmp_path / "routes.yaml"
-    routes.write_text(ROUTES)
+    workers = ConsumerWorkers(deployment, tmp_path, group_by=("alertname", "strategy_id", "symbol"))
     policy = tmp_path / "policy.yaml"
     policy.write_text(POLICY)
-    engines, clients = [], []
 
     def start(fanout: bool = True, queues: str = "audit,analysis,alerts", **env: str):
-        deployment.extra_env.update({
+        return workers.start(ComplianceStore, queues=queues, name="compliance", env={
             "TRADEWATCH_COMPLIANCE_POLICY": str(policy),
-            "TRADEWATCH_ALERT_ROUTES_PATH": str(routes),
             "TRADEWATCH_INGEST_FANOUT": "true" if fanout else "false",
             **env,
         })
-        worker = deployment.worker(queues=queues, pool="solo", name="compliance").start()
-        engine = make_engine(deployment.database_url, pool_size=1)
-        client = redis.Redis.from_url(deployment.broker_url)
-        engines.append(engine)
-        clients.append(client)
-        return worker, ComplianceStore(engine), AlertState(client, deployment.broker_prefix)
 
     yield start
-    for engine in engines:
-        engine.dispose()
-    for client in clients:
-        client.close()
+    workers.close()
 
 
 def violations(state: AlertState) -> set[tuple[str, ...]]:

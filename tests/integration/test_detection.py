@@ -8,31 +8,16 @@ import time
 from decimal import Decimal
 
 import pytest
-import redis
 
 from tests.factories import BASE_NS
-from tests.integration.harness import wait_until
+from tests.integration.harness import ConsumerWorkers, wait_until
 from tradewatch.alerting.state import AlertState
 from tradewatch.domain.events import FillEvent, FillPayload, MarketDataEvent, MarketDataPayload
-from tradewatch.storage.database import make_engine
 from tradewatch.storage.detection import DetectionStore
 
 pytestmark = pytest.mark.integration
 
 S = 1_000_000_000
-
-ROUTES = """
-route:
-  receiver: log
-  group_by: [alertname, symbol, source]
-  group_wait: 0s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: log
-    log: {level: warning}
-fallback_receiver: log
-"""
 
 SLIPPAGE_PIPELINE = """
 quiet_seconds: 300
@@ -51,30 +36,18 @@ def detecting(deployment, tmp_path):
     """The deployment with a pipeline file, fan-out on and a log-only route tree; yields a
     function starting one worker on ``queues`` with the ``pipeline`` text, returning (worker,
     detection store, router state)."""
-    routes = tmp_path / "routes.yaml"
-    routes.write_text(ROUTES)
-    engines, clients = [], []
+    workers = ConsumerWorkers(deployment, tmp_path, group_by=("alertname", "symbol", "source"))
 
     def start(pipeline: str, queues: str = "audit,analysis,alerts"):
         path = tmp_path / "pipeline.yaml"
         path.write_text(pipeline)
-        deployment.extra_env.update({
+        return workers.start(DetectionStore, queues=queues, name="detect", env={
             "TRADEWATCH_DETECTION_PIPELINE": str(path),
-            "TRADEWATCH_ALERT_ROUTES_PATH": str(routes),
             "TRADEWATCH_INGEST_FANOUT": "true",
         })
-        worker = deployment.worker(queues=queues, pool="solo", name="detect").start()
-        engine = make_engine(deployment.database_url, pool_size=1)
-        client = redis.Redis.from_url(deployment.broker_url)
-        engines.append(engine)
-        clients.append(client)
-        return worker, DetectionStore(engine), AlertState(client, deployment.broker_prefix)
 
     yield start
-    for engine in engines:
-        engine.dispose()
-    for client in clients:
-        client.close()
+    workers.close()
 
 
 def fill(n: int, symbol: str, price: str, at_ns: int) -> FillEvent:

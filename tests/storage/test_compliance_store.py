@@ -6,11 +6,11 @@ anomaly links and the resolution of alerts."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 
 import pytest
 from sqlalchemy import select, text
@@ -41,18 +41,15 @@ from tradewatch.domain.events.timestamps import ns_to_datetime
 from tradewatch.domain.trail import FollowCursor
 from tradewatch.storage.compliance import ComplianceStateUnreadable, ComplianceStore
 from tradewatch.storage.database import make_engine
-from tradewatch.storage.migrate import upgrade
 from tradewatch.storage.schema import anomalies, compliance_issues, compliance_state
 from tradewatch.storage.store import AuditStore
 
-from tests.conftest import create_database, drop_database
 from tests.factories import BASE_NS
+from tests.storage import consumers
+from tests.storage.consumers import CATCH_UP_SECONDS, apply_in_chunks, run_concurrently, second_database
 
 S = 1_000_000_000
 RECEIVED_NS = BASE_NS + 500 * S + 123_456_000  # microsecond precision, as stored
-# PostgreSQL's watermark is the cluster's oldest running transaction: another test run's open
-# transaction can hold it back for a moment. Wait this long at most for rows to pass it.
-CATCH_UP_SECONDS = 30
 # Far enough after the scenario that a tick releases everything the reorder window holds.
 LATER_NS = BASE_NS + 3600 * S
 
@@ -126,27 +123,17 @@ def scenario() -> list[str]:
 EXPECTED_KEYS = {"ORDER_WITHOUT_RISK_CHECK|order:o-nocheck", "RESTRICTED_SYMBOL|order:o-gme"}
 
 
-def ingest(store: AuditStore, items: list[str], received_ns: int = RECEIVED_NS) -> None:
-    result = store.ingest_items(items, batch_id=uuid.uuid4().hex, received_at=ns_to_datetime(received_ns))
-    assert result.inserted == len(items), result
+ingest = partial(consumers.ingest, received_ns=RECEIVED_NS)
 
 
 def visible(compliance: ComplianceStore, count: int) -> None:
     """Wait until ``count`` events are readable (PostgreSQL's watermark may hold some back a moment)."""
-    deadline = time.monotonic() + CATCH_UP_SECONDS
-    while len(compliance.follow_events(None, limit=count + 1)[0]) < count and time.monotonic() < deadline:
-        time.sleep(0.05)
+    consumers.visible(compliance.follow_events, count)
 
 
 def apply_everything(compliance: ComplianceStore, e: ComplianceEngine, expected_events: int, **options) -> int:
     """apply_pending until every event went through, then a tick far later (releases the reorder window)."""
-    deadline = time.monotonic() + CATCH_UP_SECONDS
-    applied = 0
-    while True:
-        applied += compliance.apply_pending(e, **options).events
-        if applied >= expected_events or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+    applied = consumers.apply_until(lambda: compliance.apply_pending(e, **options), expected_events)
     compliance.tick(e, LATER_NS)
     return applied
 
@@ -336,20 +323,11 @@ def test_any_chunking_gives_the_same_issue_rows(store, compliance, limit, tmp_pa
     assert apply_everything(compliance, engine(), len(items), limit=limit) == len(items)
     chunked = issue_rows(store.engine)
     # The same events in a fresh database of the same backend, applied in one chunk.
-    if store.engine.dialect.name == "postgresql":
-        url = create_database(postgres_admin)
-    else:
-        url = f"sqlite:///{tmp_path / 'one-chunk.sqlite3'}"
-    db = make_engine(url)
-    try:
-        upgrade(db)
+    sqlite_path = None if store.engine.dialect.name == "postgresql" else tmp_path / "one-chunk.sqlite3"
+    with second_database(postgres_admin, sqlite_path) as db:
         ingest(AuditStore(db), items)
         apply_everything(ComplianceStore(db), engine(), len(items), limit=1000)
         assert chunked == issue_rows(db)
-    finally:
-        db.dispose()
-        if store.engine.dialect.name == "postgresql":
-            drop_database(postgres_admin, url)
     assert {row["key"] for row in chunked} == reference_keys(items)
 
 
@@ -369,11 +347,7 @@ def test_a_restart_continues_from_the_persisted_state(store):
 
 
 def apply_everything_without_tick(compliance: ComplianceStore, e: ComplianceEngine, expected_events: int) -> None:
-    deadline = time.monotonic() + CATCH_UP_SECONDS
-    applied = 0
-    while applied < expected_events and time.monotonic() < deadline:
-        applied += compliance.apply_pending(e).events
-        time.sleep(0.01)
+    consumers.apply_until(lambda: compliance.apply_pending(e), expected_events)
 
 
 def test_a_failure_before_commit_rolls_the_chunk_back(store, compliance):
@@ -404,6 +378,7 @@ def test_catch_up_and_tick_ticks_only_once_caught_up(store, compliance):
 
 def test_an_unreadable_state_stops_the_monitor_with_what_to_do(store, compliance):
     ingest(store, scenario()[:2])
+    visible(compliance, 2)  # the state is decoded only when there are events to apply
     with store.engine.begin() as conn:
         conn.execute(compliance_state.insert().values(name="default", cursor="", state=b"not a state",
                                                       events_applied=0, updated_at=ns_to_datetime(BASE_NS)))
@@ -477,57 +452,35 @@ def test_close_alerts_returns_each_issue_once_after_the_hold(store, compliance):
 # ------------------------------------------------------------------ concurrent workers
 
 
-def _worker(database_url: str, total: int, errors: list, limit: int = 2) -> None:
-    db = make_engine(database_url)
-    try:
-        compliance, e = ComplianceStore(db), engine()
-        deadline = time.monotonic() + CATCH_UP_SECONDS
-        while compliance.state()[2] < total and time.monotonic() < deadline:
-            compliance.apply_pending(e, limit=limit, max_events=limit)
-        compliance.tick(e, LATER_NS)
-    except BaseException as exc:  # noqa: BLE001 - reported by the test
-        errors.append(exc)
-    finally:
-        db.dispose()
+def _worker(db, total: int, limit: int) -> None:
+    compliance, e = ComplianceStore(db), engine()
+    apply_in_chunks(compliance, e, total, limit)
+    compliance.tick(e, LATER_NS)
+
+
+def _workers(store: AuditStore, total: int, limit: int, timeout: float) -> list:
+    """Two workers applying the engine ``limit`` events at a time, then ticking; their errors."""
+    url = store.engine.url.render_as_string(hide_password=False)
+    return run_concurrently(url, lambda db: _worker(db, total, limit), timeout)
 
 
 def test_two_concurrent_workers_on_postgresql_give_the_rows_of_one_sequential_run(pg_store, postgres_admin):
     items = scenario()
     ingest(pg_store, items)
-    url = pg_store.engine.url.render_as_string(hide_password=False)
-    errors: list = []
-    threads = [threading.Thread(target=_worker, args=(url, len(items), errors)) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(CATCH_UP_SECONDS + 30)
-    assert errors == []
+    assert _workers(pg_store, len(items), limit=2, timeout=CATCH_UP_SECONDS + 30) == []
     assert ComplianceStore(pg_store.engine).state()[2] == len(items)
 
-    sequential_url = create_database(postgres_admin)
-    db = make_engine(sequential_url)
-    try:
-        upgrade(db)
+    with second_database(postgres_admin) as db:
         ingest(AuditStore(db), items)
         apply_everything(ComplianceStore(db), engine(), len(items))
         assert issue_rows(pg_store.engine) == issue_rows(db)
-    finally:
-        db.dispose()
-        drop_database(postgres_admin, sequential_url)
     assert {row["key"] for row in issue_rows(pg_store.engine)} == reference_keys(items)
 
 
 def test_two_concurrent_workers_on_sqlite_are_serialised_by_its_single_writer(sqlite_store):
     items = scenario()
     ingest(sqlite_store, items)
-    errors: list = []
-    url = sqlite_store.engine.url.render_as_string(hide_password=False)
-    threads = [threading.Thread(target=_worker, args=(url, len(items), errors, 1)) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert errors == []
+    assert _workers(sqlite_store, len(items), limit=1, timeout=60) == []
     assert {row["key"] for row in issue_rows(sqlite_store.engine)} == reference_keys(items)
 
 

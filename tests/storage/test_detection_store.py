@@ -4,10 +4,10 @@ transactions with its cursor, state and anomalies, redelivery, restarts, concurr
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from decimal import Decimal
+from functools import partial
 
 import pandas as pd
 import pytest
@@ -29,18 +29,15 @@ from tradewatch.domain.events.timestamps import ns_to_datetime
 from tradewatch.domain.trail import FollowCursor
 from tradewatch.storage.database import make_engine
 from tradewatch.storage.detection import DetectionStore, DetectorStateError
-from tradewatch.storage.migrate import upgrade
 from tradewatch.storage.schema import anomalies, detector_state
 from tradewatch.storage.store import AuditStore
 
-from tests.conftest import create_database, drop_database
 from tests.factories import BASE_NS, fill, market_data, order, signal
+from tests.storage import consumers
+from tests.storage.consumers import CATCH_UP_SECONDS, apply_in_chunks, run_concurrently, second_database
 
 S = 1_000_000_000
 RECEIVED_NS = BASE_NS + 500 * S
-# PostgreSQL's watermark is the cluster's oldest running transaction: another test run's open
-# transaction can hold it back for a moment. Wait this long at most for rows to pass it.
-CATCH_UP_SECONDS = 30
 
 PIPELINE = """
 quiet_seconds: 300
@@ -125,9 +122,7 @@ def full_rows(engine) -> list[dict]:
         return [{k: v for k, v in row._mapping.items() if k != "id"} for row in result]
 
 
-def ingest(store: AuditStore, items: list[str], received_ns: int = RECEIVED_NS) -> None:
-    result = store.ingest_items(items, batch_id=uuid.uuid4().hex, received_at=ns_to_datetime(received_ns))
-    assert result.inserted == len(items), result
+ingest = partial(consumers.ingest, received_ns=RECEIVED_NS)
 
 
 def first_run(detection: DetectionStore, p: DetectionPipeline, **options):
@@ -142,20 +137,12 @@ def first_run(detection: DetectionStore, p: DetectionPipeline, **options):
 
 def apply_everything(detection: DetectionStore, p: DetectionPipeline, expected_events: int, **options) -> int:
     """apply_pending until every event went through (PostgreSQL's watermark may hold some back a moment)."""
-    deadline = time.monotonic() + CATCH_UP_SECONDS
-    applied = 0
-    while True:
-        applied += detection.apply_pending(p, **options).events
-        if applied >= expected_events or time.monotonic() > deadline:
-            return applied
-        time.sleep(0.05)
+    return consumers.apply_until(lambda: detection.apply_pending(p, **options), expected_events)
 
 
 def visible(detection: DetectionStore, count: int) -> None:
     """Wait until ``count`` events are readable (PostgreSQL's watermark may hold some back a moment)."""
-    deadline = time.monotonic() + CATCH_UP_SECONDS
-    while len(detection.follow_frame(None, limit=count + 1)[0]) < count and time.monotonic() < deadline:
-        time.sleep(0.05)
+    consumers.visible(detection.follow_frame, count)
 
 
 @pytest.fixture
@@ -460,6 +447,7 @@ def test_catch_up_and_tick_applies_and_ticks_in_one_call_when_the_backlog_fits(s
 
 def test_an_unreadable_state_stops_detection_with_what_to_do(store, detection):
     ingest(store, scenario()[:2])
+    visible(detection, 2)  # the state is decoded only when there are events to apply
     with store.engine.begin() as conn:
         conn.execute(detector_state.insert().values(pipeline="default", cursor="", state=b"not a state",
                                                     events_applied=0, updated_at=ns_to_datetime(BASE_NS)))
@@ -484,54 +472,28 @@ def test_a_reset_state_supersedes_the_open_row_it_forgot(store, detection):
 # ------------------------------------------------------------------ concurrent workers
 
 
-def _worker(database_url: str, total: int, errors: list, limit: int = 2) -> None:
-    engine = make_engine(database_url)
-    try:
-        detection, p = DetectionStore(engine), pipeline()
-        deadline = time.monotonic() + CATCH_UP_SECONDS
-        while detection.state()[2] < total and time.monotonic() < deadline:
-            detection.apply_pending(p, limit=limit, max_events=limit)
-    except BaseException as exc:  # noqa: BLE001 - reported by the test
-        errors.append(exc)
-    finally:
-        engine.dispose()
+def _workers(store: AuditStore, total: int, limit: int, timeout: float) -> list:
+    """Two workers applying the pipeline ``limit`` events at a time; their errors."""
+    url = store.engine.url.render_as_string(hide_password=False)
+    return run_concurrently(url, lambda engine: apply_in_chunks(DetectionStore(engine), pipeline(), total, limit),
+                            timeout)
 
 
 def test_two_concurrent_workers_on_postgresql_give_the_anomalies_of_one_sequential_run(pg_store, postgres_admin):
     items = scenario()
     ingest(pg_store, items)
-    url = pg_store.engine.url.render_as_string(hide_password=False)
-    errors: list = []
-    threads = [threading.Thread(target=_worker, args=(url, len(items), errors)) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(CATCH_UP_SECONDS + 30)
-    assert errors == []
+    assert _workers(pg_store, len(items), limit=2, timeout=CATCH_UP_SECONDS + 30) == []
     assert DetectionStore(pg_store.engine).state()[2] == len(items)
 
-    sequential_url = create_database(postgres_admin)
-    engine = make_engine(sequential_url)
-    try:
-        upgrade(engine)
+    with second_database(postgres_admin) as engine:
         ingest(AuditStore(engine), items)
         apply_everything(DetectionStore(engine), pipeline(), len(items))
         assert full_rows(pg_store.engine) == full_rows(engine)
-    finally:
-        engine.dispose()
-        drop_database(postgres_admin, sequential_url)
     assert rows(pg_store.engine) == EXPECTED
 
 
 def test_two_concurrent_workers_on_sqlite_are_serialised_by_its_single_writer(sqlite_store):
     items = scenario()
     ingest(sqlite_store, items)
-    errors: list = []
-    url = sqlite_store.engine.url.render_as_string(hide_password=False)
-    threads = [threading.Thread(target=_worker, args=(url, len(items), errors, 1)) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert errors == []
+    assert _workers(sqlite_store, len(items), limit=1, timeout=60) == []
     assert rows(sqlite_store.engine) == EXPECTED

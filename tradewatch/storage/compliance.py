@@ -29,6 +29,10 @@ it returns, as ``DetectionStore`` does for the detectors:
   window are applied once the watermark passes them; absence rules), only once caught up.
 - ``record_issues``: the beat re-check's findings, inserted the same way (``found_by="recheck"``).
 
+The follow query, the received_at / text / number column expressions, the state row (create,
+lock, read, save) and the DBAPI read are ``storage.trail_consumer``'s, shared with
+``DetectionStore``.
+
 Linked anomalies (``anomaly_ids``): the ``anomalies`` rows (written by ``DetectionStore``) whose
 ``event_ids`` share an event with the issue, or name an event of the issue's order or signal
 (anomalies carry event ids, not order ids: a slippage spike names its fill, whose order_id is
@@ -58,22 +62,28 @@ from tradewatch.domain.compliance.issue import ComplianceIssue
 from tradewatch.domain.events.timestamps import NS_PER_SECOND, ns_to_datetime
 from tradewatch.domain.trail import FollowCursor
 from tradewatch.storage.schema import anomalies, audit_events, compliance_issues, compliance_state
+from tradewatch.storage.trail_consumer import (
+    DECIMAL_FIELDS,
+    PG_RECEIVED_NS,
+    SQLITE_RECEIVED_NS,
+    StateTable,
+    fetch,
+    fetch_after,
+    follow_sql,
+    pg_number,
+    pg_text,
+    sqlite_number,
+    sqlite_text,
+)
 
 if TYPE_CHECKING:
     from tradewatch.domain.compliance.engine import ComplianceEngine, ComplianceResult, ComplianceState
 
 #: Payload fields the event models declare as decimals (stored as exact decimal strings), by
-#: event type, for the numeric fields of ``ComplianceEvent``.
+#: event type (``trail_consumer.DECIMAL_FIELDS``), of the numeric fields of ``ComplianceEvent``.
 DECLARED_NUMBERS: dict[str, tuple[str, ...]] = {
-    "quantity": ("order", "fill", "position_update"),
-    "limit_price": ("order",),
-    "decision_price": ("order",),
-    "bid": ("market_data", "fill"),
-    "ask": ("market_data", "fill"),
-    "last": ("market_data",),
-    "market_price": ("position_update",),
+    key: DECIMAL_FIELDS[key] for key, (_, kind) in PAYLOAD_FIELDS.items() if kind == "number"
 }
-assert set(DECLARED_NUMBERS) == {key for key, (_, kind) in PAYLOAD_FIELDS.items() if kind == "number"}
 
 #: Anomalies detected this close (either side) to an issue's time are the link candidates, ns.
 LINK_WINDOW_NS = 3600 * NS_PER_SECOND
@@ -82,49 +92,29 @@ _INSERT_ROWS = 500  # rows per INSERT statement (SQLite's bound-parameter limit)
 _STREAM_ROWS = 10_000
 
 
-def _types(key: str) -> str:
-    return ", ".join(f"'{t}'" for t in DECLARED_NUMBERS[key])
-
-
 def _postgres_columns() -> str:
-    columns = [
-        "event_id::text", "event_type", "occurred_at_ns",
-        # Exact: extract(epoch) is numeric, received_at has microseconds.
-        "(extract(epoch FROM received_at) * 1000000)::int8 * 1000",
-        "source", "strategy_id", "symbol", "signal_id", "order_id",
-    ]
+    columns = ["event_id::text", "event_type", "occurred_at_ns", PG_RECEIVED_NS, "source", "strategy_id", "symbol",
+               "signal_id", "order_id"]
     for key, (_, kind) in PAYLOAD_FIELDS.items():
         if kind == "text":
-            columns.append(f"payload->>'{key}'")
+            columns.append(pg_text(key))
         elif kind == "bool":
             columns.append(f"CASE WHEN jsonb_typeof(payload->'{key}') = 'boolean' THEN (payload->>'{key}')::boolean END")
         else:
-            columns.append(
-                f"CASE WHEN jsonb_typeof(payload->'{key}') = 'number' OR (event_type IN ({_types(key)}) "
-                f"AND jsonb_typeof(payload->'{key}') = 'string') THEN (payload->>'{key}')::float8 END"
-            )
+            columns.append(pg_number(key))
     return ", ".join(columns)
 
 
 def _sqlite_columns() -> str:
-    # received_at is stored as 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC): whole seconds plus the digits.
-    received = (
-        "CAST(strftime('%s', received_at) AS INTEGER) * 1000000000 + CASE WHEN instr(received_at, '.') > 0 "
-        "THEN CAST(substr(substr(received_at, instr(received_at, '.') + 1) || '000000', 1, 6) AS INTEGER) * 1000 "
-        "ELSE 0 END"
-    )
-    columns = ["event_id", "event_type", "occurred_at_ns", received, "source", "strategy_id", "symbol", "signal_id",
-               "order_id"]
+    columns = ["event_id", "event_type", "occurred_at_ns", SQLITE_RECEIVED_NS, "source", "strategy_id", "symbol",
+               "signal_id", "order_id"]
     for key, (_, kind) in PAYLOAD_FIELDS.items():
         if kind == "text":
-            columns.append(f"CAST(json_extract(payload, '$.{key}') AS TEXT)")
+            columns.append(sqlite_text(key))
         elif kind == "bool":  # 1/0 here, made bool in Python (_sqlite_records)
             columns.append(f"CASE json_type(payload, '$.{key}') WHEN 'true' THEN 1 WHEN 'false' THEN 0 END")
         else:
-            columns.append(
-                f"CASE WHEN json_type(payload, '$.{key}') IN ('integer', 'real') OR (event_type IN ({_types(key)}) "
-                f"AND json_type(payload, '$.{key}') = 'text') THEN CAST(json_extract(payload, '$.{key}') AS REAL) END"
-            )
+            columns.append(sqlite_number(key))
     return ", ".join(columns)
 
 
@@ -132,12 +122,8 @@ _PG_COLUMNS = _postgres_columns()
 _SQLITE_COLUMNS = _sqlite_columns()
 
 # txid and seq come last: the record is the row without them (row[:-2]).
-_PG_FOLLOW = (
-    f"SELECT {_PG_COLUMNS}, txid, seq FROM audit_events "
-    "WHERE (txid, seq) > (%(txid)s, %(seq)s) AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint "
-    "ORDER BY txid, seq LIMIT %(limit)s"
-)
-_SQLITE_FOLLOW = f"SELECT {_SQLITE_COLUMNS}, txid, seq FROM audit_events WHERE seq > :seq ORDER BY seq LIMIT :limit"
+_PG_FOLLOW = follow_sql(f"{_PG_COLUMNS}, txid, seq", postgres=True)
+_SQLITE_FOLLOW = follow_sql(f"{_SQLITE_COLUMNS}, txid, seq", postgres=False)
 
 _PG_BETWEEN = (f"SELECT {_PG_COLUMNS} FROM audit_events WHERE occurred_at_ns >= %(start)s AND occurred_at_ns < %(end)s "
                "ORDER BY seq")
@@ -239,6 +225,10 @@ class ComplianceStateUnreadable(RuntimeError):
     """The stored compliance state cannot be decoded (written by an incompatible version)."""
 
 
+#: The monitors' cursor and state, a row per monitor name (``trail_consumer.StateTable``).
+_STATE = StateTable(compliance_state, "name")
+
+
 class ComplianceStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -253,12 +243,8 @@ class ComplianceStore:
             return self._follow(conn, cursor or FollowCursor(), limit)
 
     def _follow(self, conn: Connection, cursor: FollowCursor, limit: int) -> tuple[list[ComplianceEvent], FollowCursor]:
-        if self.postgres:
-            rows = _fetch(conn, _PG_FOLLOW, {"txid": cursor.txid, "seq": cursor.seq, "limit": limit})
-            records = [_make(row[:-2]) for row in rows]
-        else:
-            rows = _fetch(conn, _SQLITE_FOLLOW, {"seq": cursor.seq, "limit": limit})
-            records = _sqlite_records(rows)
+        rows = fetch_after(conn, _PG_FOLLOW if self.postgres else _SQLITE_FOLLOW, cursor, limit, postgres=self.postgres)
+        records = [_make(row[:-2]) for row in rows] if self.postgres else _sqlite_records(rows)
         if not rows:
             return records, cursor
         return records, FollowCursor(int(rows[-1][-2]), int(rows[-1][-1]))
@@ -288,8 +274,8 @@ class ComplianceStore:
         position_update per (strategy_id, symbol) with occurred_at_ns < before_ns."""
         with self.engine.connect() as conn:
             if self.postgres:
-                return [_make(row) for row in _fetch(conn, _PG_CONTEXT, {"before": int(before_ns)})]
-            return _sqlite_records(_fetch(conn, _SQLITE_CONTEXT, {"before": int(before_ns)}))
+                return [_make(row) for row in fetch(conn, _PG_CONTEXT, {"before": int(before_ns)})]
+            return _sqlite_records(fetch(conn, _SQLITE_CONTEXT, {"before": int(before_ns)}))
 
     # ------------------------------------------------------------------ applying the engine
 
@@ -311,7 +297,7 @@ class ComplianceStore:
         run = ComplianceRun(name=name)
         while run.events < max_events:
             with self.engine.begin() as conn:
-                row = self._lock(conn, name)
+                row = _STATE.lock(conn, name)
                 asked = min(limit, max_events - run.events)
                 events, cursor = self._follow(conn, FollowCursor.from_token(row.cursor), asked)
                 run.caught_up = len(events) < asked  # a short read: nothing more visible now
@@ -321,7 +307,7 @@ class ComplianceStore:
                 state = self._state(engine, row.state, name)
                 result = engine.apply(events, state)
                 new = self._insert_issues(conn, result.issues, "incremental")
-                self._save(conn, name, cursor, state, row.events_applied + len(events))
+                _STATE.save(conn, name, cursor, state.to_bytes(), row.events_applied + len(events))
                 if before_commit is not None:
                     before_commit(new)
             run.events += len(events)
@@ -336,11 +322,11 @@ class ComplianceStore:
         """``engine.tick(now_ns)`` on the stored state, persisted like a chunk."""
         run = ComplianceRun(name=name)
         with self.engine.begin() as conn:
-            row = self._lock(conn, name)
+            row = _STATE.lock(conn, name)
             state = self._state(engine, row.state, name)
             result = engine.tick(int(now_ns), state)
             new = self._insert_issues(conn, result.issues, "incremental")
-            self._save(conn, name, FollowCursor.from_token(row.cursor), state, row.events_applied)
+            _STATE.save(conn, name, FollowCursor.from_token(row.cursor), state.to_bytes(), row.events_applied)
             if before_commit is not None:
                 before_commit(new)
         run.add(result, new, state.pending)
@@ -376,24 +362,7 @@ class ComplianceStore:
 
     def state(self, name: str = "default") -> tuple[FollowCursor, bytes | None, int]:
         """The stored cursor, encoded state (None before the first run) and events read."""
-        c = compliance_state.c
-        with self.engine.connect() as conn:
-            row = conn.execute(select(c.cursor, c.state, c.events_applied).where(c.name == name)).first()
-        if row is None:
-            return FollowCursor(), None, 0
-        return FollowCursor.from_token(row.cursor), (bytes(row.state) or None), row.events_applied
-
-    def _lock(self, conn: Connection, name: str):
-        """Create the row if missing, then lock it for this transaction (on SQLite the INSERT, a
-        write, takes the database's write lock until commit)."""
-        dialect_insert = postgresql.insert if self.postgres else sqlite.insert
-        conn.execute(
-            dialect_insert(compliance_state)
-            .values(name=name, cursor="", state=b"", events_applied=0, updated_at=datetime.now(timezone.utc))
-            .on_conflict_do_nothing(index_elements=["name"])
-        )
-        c = compliance_state.c
-        return conn.execute(select(c.cursor, c.state, c.events_applied).where(c.name == name).with_for_update()).one()
+        return _STATE.read(self.engine, name)
 
     @staticmethod
     def _state(engine: ComplianceEngine, stored: bytes | None, name: str) -> ComplianceState:
@@ -410,15 +379,6 @@ class ComplianceStore:
                 f"cursor, run: UPDATE compliance_state SET state = '' WHERE name = '{name}' (the beat re-check covers "
                 f"the last hour again)"
             ) from exc
-
-    @staticmethod
-    def _save(conn: Connection, name: str, cursor: FollowCursor, state: ComplianceState, events_applied: int) -> None:
-        conn.execute(
-            update(compliance_state)
-            .where(compliance_state.c.name == name)
-            .values(cursor=cursor.to_token(), state=state.to_bytes(), events_applied=events_applied,
-                    updated_at=datetime.now(timezone.utc))
-        )
 
     # ------------------------------------------------------------------ issue rows
 
@@ -559,16 +519,6 @@ class ComplianceStore:
                  .order_by(i.occurred_at_ns, i.id))
         with self.engine.connect() as conn:
             return [_issue_of(row._mapping) for row in conn.execute(query)]
-
-
-def _fetch(conn: Connection, sql: str, parameters: dict) -> list[tuple]:
-    # The DBAPI cursor of the connection's (possibly open) transaction: plain tuples, no Row objects.
-    cursor = conn.connection.driver_connection.cursor()
-    try:
-        cursor.execute(sql, parameters)
-        return cursor.fetchall()
-    finally:
-        cursor.close()
 
 
 def _issue_row(issue: ComplianceIssue, anomaly_ids: list[int], found_by: str, recorded_at: datetime) -> dict[str, Any]:

@@ -8,15 +8,19 @@ returns findings and the next state. This store feeds it the trail and keeps wha
   (txid, seq) order and only of transactions below the snapshot's xmin, so a row another ingest
   worker commits late is delivered later, never skipped; on SQLite (one writer) plain seq order.
 - ``apply_pending`` runs the pipeline over what is new, one transaction per chunk: the
-  ``detector_state`` row is locked (``SELECT ... FOR UPDATE``), the state decoded, the chunk
-  read from the stored cursor, the pipeline applied, the anomalies written, and cursor, state
-  and anomalies committed together. A redelivered call finds the cursor past its events (a
-  no-op); two workers calling it at once queue on the row lock, so together they do exactly
-  what one sequential run does. On SQLite the first statement of the transaction is a write,
-  which takes the database's single write lock and serialises callers the same way.
+  ``detector_state`` row is created if missing and locked (``SELECT ... FOR UPDATE``), the
+  state decoded, the chunk read from the stored cursor, the pipeline applied, the anomalies
+  written, and cursor, state and anomalies committed together. A redelivered call finds the
+  cursor past its events (a no-op); two workers calling it at once queue on the row lock, so
+  together they do exactly what one sequential run does. On SQLite the first statement of the
+  transaction is a write, which takes the database's single write lock and serialises callers
+  the same way.
 - ``tick`` is the same for the beat's ``pipeline.tick(now_ns)`` (absence rules, quiet periods);
   ``catch_up_and_tick`` applies what is pending first and ticks only once caught up (absence is
   judged against a fully applied trail, never a backlog).
+
+The follow query, its column expressions, the state row (create, lock, read, save) and the
+DBAPI read are ``storage.trail_consumer``'s, shared with ``ComplianceStore``.
 
 Anomaly rows: an anomaly opened by the pipeline is inserted with status ``open``; while open it
 is updated (last_seen_at_ns, occurrences, the worst severity, the largest score); a resolution
@@ -30,13 +34,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from tradewatch.domain.detection.anomaly import Anomaly
@@ -49,6 +51,19 @@ from tradewatch.domain.detection.event_frame import (
 from tradewatch.domain.events.timestamps import ns_to_datetime
 from tradewatch.domain.trail import FollowCursor
 from tradewatch.storage.schema import anomalies, detector_state
+from tradewatch.storage.trail_consumer import (
+    DECIMAL_FIELDS,
+    PG_RECEIVED_NS,
+    SQLITE_RECEIVED_NS,
+    StateTable,
+    fetch,
+    fetch_after,
+    follow_sql,
+    pg_number,
+    pg_text,
+    sqlite_number,
+    sqlite_text,
+)
 
 if TYPE_CHECKING:  # the pipeline loads every detector (scikit-learn too): imported where it runs
     from tradewatch.domain.detection.pipeline import (
@@ -59,24 +74,11 @@ if TYPE_CHECKING:  # the pipeline loads every detector (scikit-learn too): impor
         Resolution,
     )
 
-# Payload fields the event models declare as decimals, by event type: stored as exact decimal
-# strings (see storage.schema), so for these types a string is a number. For any other type a
-# field of that name is an engine's own extra field, a number only when sent as a JSON number
-# (event_frame treats it the same way).
-DECLARED_NUMBERS: dict[str, tuple[str, ...]] = {
-    "quantity": ("order", "fill", "position_update"),
-    "price": ("fill",),
-    "bid": ("market_data", "fill"),
-    "ask": ("market_data", "fill"),
-    "last": ("market_data",),
-    "volume": ("market_data",),
-    "arrival_price": ("fill",),
-    "decision_price": ("order",),
-    "fee": ("fill",),
-    "realized_pnl": ("position_update",),
-    "unrealized_pnl": ("position_update",),
-}
-assert set(DECLARED_NUMBERS) == set(NUMBER_PAYLOAD_COLUMNS)
+# Payload fields the event models declare as decimals, by event type (``trail_consumer.DECIMAL_FIELDS``),
+# of the frame's number columns: stored as exact decimal strings (see storage.schema), so for
+# these types a string is a number. For any other type a field of that name is an engine's own
+# extra field, a number only when sent as a JSON number (event_frame treats it the same way).
+DECLARED_NUMBERS: dict[str, tuple[str, ...]] = {column: DECIMAL_FIELDS[column] for column in NUMBER_PAYLOAD_COLUMNS}
 
 _ENVELOPE_TEXT = ("event_id", "event_type", "source", "strategy_id", "symbol", "signal_id", "order_id")
 _SELECTED = ("txid", "seq", "occurred_at_ns", "received_at_ns", *_ENVELOPE_TEXT, *TEXT_PAYLOAD_COLUMNS,
@@ -84,51 +86,22 @@ _SELECTED = ("txid", "seq", "occurred_at_ns", "received_at_ns", *_ENVELOPE_TEXT,
 _POSITION = {name: index for index, name in enumerate(_SELECTED)}
 
 
-def _types(column: str) -> str:
-    return ", ".join(f"'{t}'" for t in DECLARED_NUMBERS[column])
-
-
 def _postgres_select() -> str:
-    numbers = [
-        f"CASE WHEN jsonb_typeof(payload->'{c}') = 'number' OR (event_type IN ({_types(c)}) "
-        f"AND jsonb_typeof(payload->'{c}') = 'string') THEN (payload->>'{c}')::float8 END"
-        for c in NUMBER_PAYLOAD_COLUMNS
-    ]
     return ", ".join([
-        "txid", "seq", "occurred_at_ns",
-        # Exact: extract(epoch) is numeric, received_at has microseconds.
-        "(extract(epoch FROM received_at) * 1000000)::int8 * 1000",
-        "event_id::text", *_ENVELOPE_TEXT[1:],
-        *(f"payload->>'{c}'" for c in TEXT_PAYLOAD_COLUMNS),
-        *numbers,
+        "txid", "seq", "occurred_at_ns", PG_RECEIVED_NS, "event_id::text", *_ENVELOPE_TEXT[1:],
+        *map(pg_text, TEXT_PAYLOAD_COLUMNS), *map(pg_number, NUMBER_PAYLOAD_COLUMNS),
     ])
 
 
 def _sqlite_select() -> str:
-    numbers = [
-        f"CASE WHEN json_type(payload, '$.{c}') IN ('integer', 'real') OR (event_type IN ({_types(c)}) "
-        f"AND json_type(payload, '$.{c}') = 'text') THEN CAST(json_extract(payload, '$.{c}') AS REAL) END"
-        for c in NUMBER_PAYLOAD_COLUMNS
-    ]
-    # received_at is stored as 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC): whole seconds plus the digits.
-    received = (
-        "CAST(strftime('%s', received_at) AS INTEGER) * 1000000000 + CASE WHEN instr(received_at, '.') > 0 "
-        "THEN CAST(substr(substr(received_at, instr(received_at, '.') + 1) || '000000', 1, 6) AS INTEGER) * 1000 "
-        "ELSE 0 END"
-    )
     return ", ".join([
-        "txid", "seq", "occurred_at_ns", received, *_ENVELOPE_TEXT,
-        *(f"CAST(json_extract(payload, '$.{c}') AS TEXT)" for c in TEXT_PAYLOAD_COLUMNS),
-        *numbers,
+        "txid", "seq", "occurred_at_ns", SQLITE_RECEIVED_NS, *_ENVELOPE_TEXT,
+        *map(sqlite_text, TEXT_PAYLOAD_COLUMNS), *map(sqlite_number, NUMBER_PAYLOAD_COLUMNS),
     ])
 
 
-_PG_FOLLOW = (
-    f"SELECT {_postgres_select()} FROM audit_events "
-    "WHERE (txid, seq) > (%(txid)s, %(seq)s) AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint "
-    "ORDER BY txid, seq LIMIT %(limit)s"
-)
-_SQLITE_FOLLOW = f"SELECT {_sqlite_select()} FROM audit_events WHERE seq > :seq ORDER BY seq LIMIT :limit"
+_PG_FOLLOW = follow_sql(_postgres_select(), postgres=True)
+_SQLITE_FOLLOW = follow_sql(_sqlite_select(), postgres=False)
 
 
 def _between_sql(postgres: bool, event_types: int | None, limit: bool) -> str:
@@ -222,6 +195,10 @@ class DetectorStateError(RuntimeError):
     """The stored pipeline state cannot be decoded (written by an incompatible version)."""
 
 
+#: The pipelines' cursor and state, a row per pipeline name (``trail_consumer.StateTable``).
+_STATE = StateTable(detector_state, "pipeline")
+
+
 class DetectionStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -253,7 +230,7 @@ class DetectionStore:
                 parameters.update({f"type{i}": t for i, t in enumerate(types)})
         sql = _between_sql(self.postgres, None if types is None else len(types), limit is not None)
         with self.engine.connect() as conn:
-            rows = self._fetch(conn, sql, parameters)
+            rows = fetch(conn, sql, parameters)
         return frame_from_rows(rows)
 
     def training_frame(self, start_ns: int, end_ns: int, warmup_ns: int) -> pd.DataFrame:
@@ -263,24 +240,11 @@ class DetectionStore:
         return self.frame_between(start_ns - warmup_ns, end_ns, event_types=TRAINING_EVENT_TYPES)
 
     def _follow_frame(self, conn: Connection, cursor: FollowCursor, limit: int) -> tuple[pd.DataFrame, FollowCursor]:
-        if self.postgres:
-            rows = self._fetch(conn, _PG_FOLLOW, {"txid": cursor.txid, "seq": cursor.seq, "limit": limit})
-        else:
-            rows = self._fetch(conn, _SQLITE_FOLLOW, {"seq": cursor.seq, "limit": limit})
+        rows = fetch_after(conn, _PG_FOLLOW if self.postgres else _SQLITE_FOLLOW, cursor, limit, postgres=self.postgres)
         if not rows:
             return frame_from_rows(rows), cursor
         last = rows[-1]
         return frame_from_rows(rows), FollowCursor(int(last[0]), int(last[1]))
-
-    @staticmethod
-    def _fetch(conn: Connection, sql: str, parameters: dict) -> list[tuple]:
-        # The DBAPI cursor of the connection's (possibly open) transaction: plain tuples, no Row objects.
-        cursor = conn.connection.driver_connection.cursor()
-        try:
-            cursor.execute(sql, parameters)
-            return cursor.fetchall()
-        finally:
-            cursor.close()
 
     # ------------------------------------------------------------------ applying the pipeline
 
@@ -303,7 +267,7 @@ class DetectionStore:
         run = DetectionRun(pipeline=name)
         while run.events < max_events:
             with self.engine.begin() as conn:
-                row = self._lock(conn, name)
+                row = _STATE.lock(conn, name)
                 cursor = FollowCursor.from_token(row.cursor)
                 asked = min(limit, max_events - run.events)
                 frame, cursor = self._follow_frame(conn, cursor, asked)
@@ -314,7 +278,7 @@ class DetectionStore:
                     break
                 result = pipeline.detect_all(frame, self._state(pipeline, row.state, name))
                 self._write_anomalies(conn, result)
-                self._save(conn, name, cursor, result.state, row.events_applied + len(frame))
+                _STATE.save(conn, name, cursor, result.state.to_bytes(), row.events_applied + len(frame))
                 if before_commit is not None:
                     before_commit(result)
             run.add(result)
@@ -331,10 +295,10 @@ class DetectionStore:
         with events possibly pending wants ``catch_up_and_tick``."""
         run = DetectionRun(pipeline=name)
         with self.engine.begin() as conn:
-            row = self._lock(conn, name)
+            row = _STATE.lock(conn, name)
             result = pipeline.tick(int(now_ns), self._state(pipeline, row.state, name))
             self._write_anomalies(conn, result)
-            self._save(conn, name, FollowCursor.from_token(row.cursor), result.state, row.events_applied)
+            _STATE.save(conn, name, FollowCursor.from_token(row.cursor), result.state.to_bytes(), row.events_applied)
             if before_commit is not None:
                 before_commit(result)
         run.add(result)
@@ -375,26 +339,7 @@ class DetectionStore:
 
     def state(self, name: str = "default") -> tuple[FollowCursor, bytes | None, int]:
         """The stored cursor, encoded state (None before the first run) and events applied."""
-        d = detector_state.c
-        with self.engine.connect() as conn:
-            row = conn.execute(select(d.cursor, d.state, d.events_applied).where(d.pipeline == name)).first()
-        if row is None:
-            return FollowCursor(), None, 0
-        return FollowCursor.from_token(row.cursor), (bytes(row.state) or None), row.events_applied
-
-    def _lock(self, conn: Connection, name: str):
-        """Create the pipeline's row if missing, then lock it for this transaction. On SQLite the
-        INSERT, a write, takes the database's write lock until commit (one writer at a time)."""
-        dialect_insert = postgresql.insert if self.postgres else sqlite.insert
-        conn.execute(
-            dialect_insert(detector_state)
-            .values(pipeline=name, cursor="", state=b"", events_applied=0, updated_at=datetime.now(timezone.utc))
-            .on_conflict_do_nothing(index_elements=["pipeline"])
-        )
-        d = detector_state.c
-        return conn.execute(
-            select(d.cursor, d.state, d.events_applied).where(d.pipeline == name).with_for_update()
-        ).one()
+        return _STATE.read(self.engine, name)
 
     @staticmethod
     def _state(pipeline: DetectionPipeline, stored: bytes | None, name: str) -> PipelineState:
@@ -413,15 +358,6 @@ class DetectionStore:
                 f"than silently forget its windows and open anomalies; to start afresh from the current cursor, "
                 f"run: UPDATE detector_state SET state = '' WHERE pipeline = '{name}'"
             ) from exc
-
-    @staticmethod
-    def _save(conn: Connection, name: str, cursor: FollowCursor, state: PipelineState, events_applied: int) -> None:
-        conn.execute(
-            update(detector_state)
-            .where(detector_state.c.pipeline == name)
-            .values(cursor=cursor.to_token(), state=state.to_bytes(), events_applied=events_applied,
-                    updated_at=datetime.now(timezone.utc))
-        )
 
     # ------------------------------------------------------------------ anomaly rows
 
