@@ -125,7 +125,7 @@ def test_unknown_top_level_key() -> None:
     assert problems(MINIMAL + "limits: {}\n") == [
         "limits: unknown key; accepted: version, effective_from, timezone, required_risk_checks, llm_review, "
         "forbidden_llm_decisions, notional_limits, max_position, restricted_symbols, trading_state, order_rate, "
-        "duplicate_orders, price_collar, risk_overrides"
+        "duplicate_orders, price_collar, risk_overrides, account_limits"
     ]
 
 

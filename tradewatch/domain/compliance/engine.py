@@ -59,13 +59,17 @@ import zlib
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any, Callable
 
 from tradewatch.domain.compliance.events import ComplianceEvent, canonical_key
 from tradewatch.domain.compliance.issue import ISSUE_CODES, ComplianceIssue
-from tradewatch.domain.compliance.policy import CompliancePolicy, NoPolicyInForce, PolicyHistory
-from tradewatch.domain.events.timestamps import datetime_to_ns
+from tradewatch.domain.compliance.notional import order_price
+from tradewatch.domain.compliance.policy import (
+    CompliancePolicy,
+    NoPolicyInForce,
+    PolicyHistory,
+)
+from tradewatch.domain.compliance.trading_day import TradingDay
 
 NS = 1_000_000_000
 #: How far ahead of its receipt an event's occurred_at is believed (as the detectors do).
@@ -221,32 +225,9 @@ class ComplianceResult:
         self.late += other.late
 
 
-class _Day:
-    """The trading day of a time in a policy's timezone, with its bounds cached: nearly every
-    order falls on the day of the one before it, so one comparison replaces a timezone lookup."""
-
-    __slots__ = ("zone", "start_ns", "end_ns", "day")
-
-    def __init__(self, policy: CompliancePolicy) -> None:
-        self.zone = policy.zone
-        self.start_ns = self.end_ns = 0
-        self.day = ""
-
-    def of(self, t_ns: int) -> str:
-        if self.start_ns <= t_ns < self.end_ns:
-            return self.day
-        local = datetime.fromtimestamp(t_ns // NS, UTC).astimezone(self.zone)
-        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-        following = (midnight + timedelta(days=1)).replace(tzinfo=None).replace(tzinfo=self.zone)
-        self.start_ns = datetime_to_ns(midnight.replace(tzinfo=None).replace(tzinfo=self.zone))
-        self.end_ns = datetime_to_ns(following)
-        self.day = local.date().isoformat()
-        return self.day
-
-
 def day_start_ns(policy: CompliancePolicy, t_ns: int) -> int:
     """Start (UTC ns) of the trading day holding ``t_ns`` in ``policy``'s timezone."""
-    day = _Day(policy)
+    day = TradingDay(policy.zone)
     day.of(t_ns)
     return day.start_ns
 
@@ -259,7 +240,7 @@ class ComplianceEngine:
         self.config = config or EngineConfig()
         self._window_ns = self.config.window_ns
         self._ttl_ns = self.config.signal_ttl_ns
-        self._days = {policy.version: _Day(policy) for policy in self.policies.policies}
+        self._days = {policy.version: TradingDay(policy.zone) for policy in self.policies.policies}
         # The policy in force changes rarely: remember the span of the last one found.
         self._span: tuple[int, int, CompliancePolicy | None] = (1, 0, None)
         self._handlers: dict[str, Callable[[ComplianceEvent, ComplianceState, list[ComplianceIssue]], None]] = {
@@ -527,14 +508,8 @@ class ComplianceEngine:
             return
         symbol, strategy, side, quantity = event.symbol, event.strategy_id, event.side, event.quantity or 0.0
         quote = state.mids.get(symbol) if symbol is not None else None
-        if event.order_type == "limit" and event.limit_price is not None:
-            price, price_basis = event.limit_price, "limit price"
-        elif event.decision_price is not None:
-            price, price_basis = event.decision_price, "decision price"
-        elif quote is not None:
-            price, price_basis = quote[0], "last mid"
-        else:
-            price, price_basis = None, None
+        price, price_basis = order_price(event.order_type, event.limit_price, event.decision_price,
+                                         None if quote is None else quote[0])
         notional = None if price is None else quantity * price
         what = f"Order {event.order_id} ({strategy} {side} {quantity:g} {symbol}"
         what += f", notional {notional:,.2f})" if notional is not None else ", notional unknown)"

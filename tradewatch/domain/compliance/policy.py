@@ -195,6 +195,18 @@ class RiskOverrides(_Section):
     approver_required: bool = Field(False, description="An override must name its approver.")
 
 
+class AccountLimits(_Section):
+    """Account-wide limits the dashboard measures its risk-limit consumption against (percent of
+    each in use; Prometheus rules alert on them). No compliance rule raises issues on these: a
+    breached loss or exposure limit is one condition with one owner, the dashboard's alert."""
+
+    max_gross_exposure: Money | None = Field(None, description="Largest sum of |position notional|, account currency.")
+    max_net_exposure: Money | None = Field(None, description="Largest |sum of signed position notional|, account currency.")
+    max_daily_loss: Money | None = Field(None, description="Largest loss in one trading day (realized + unrealized), account currency.")
+    max_drawdown: Annotated[float, Field(gt=0.0, le=1.0, allow_inf_nan=False)] | None = Field(
+        None, description="Largest drawdown of portfolio value from its peak, as a fraction (0.15 = 15%).")
+
+
 class CompliancePolicy(BaseModel):
     """One version of the compliance policy (module docstring for definitions and the hash)."""
 
@@ -214,6 +226,7 @@ class CompliancePolicy(BaseModel):
     duplicate_orders: DuplicateOrders = Field(default_factory=DuplicateOrders)
     price_collar: PriceCollar = Field(default_factory=PriceCollar)
     risk_overrides: RiskOverrides = Field(default_factory=RiskOverrides)
+    account_limits: AccountLimits = Field(default_factory=AccountLimits)
 
     @field_validator("restricted_symbols", "forbidden_llm_decisions")
     @classmethod
