@@ -2,10 +2,19 @@
 
 Entries are added by the capabilities that need a clock tick (dashboard snapshots, ledger
 sealing, compliance sweeps, absence rules, retraining, the weekly report). Each entry names a
-task by its stable string name.
+task by its stable string name. ``beat_schedule(settings)`` is the table with the intervals
+that settings choose (the dashboard snapshot's).
 """
 
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING
+
 from celery.schedules import crontab
+
+if TYPE_CHECKING:
+    from tradewatch.tasks.settings import Settings
 
 BEAT_SCHEDULE: dict[str, dict] = {
     # The alert router's timers: group waits, group intervals, repeat intervals, and notifications
@@ -29,7 +38,23 @@ BEAT_SCHEDULE: dict[str, dict] = {
     # waited longer is superseded by the next one, and runs never pile up behind a busy pool.
     "compliance-recheck": {"task": "compliance.recheck", "schedule": 900.0,
                            "options": {"queue": "reports", "expires": 600}},
+    # The dashboard snapshot: fold the trail's new events into the dashboard state, store the
+    # snapshot and publish it to Redis; every dashboard_snapshot_seconds (2 s by default; see
+    # beat_schedule below), on its own queue. A tick that waited longer than one interval is
+    # dropped: the next one does the same work.
+    "dashboard-snapshot": {"task": "dashboard.snapshot", "schedule": 2.0,
+                           "options": {"queue": "dashboard", "expires": 2.0}},
     # Refit the model detectors on the last days of the trail, once a day at a quiet hour (UTC).
     "detect-retrain": {"task": "detect.retrain", "schedule": crontab(hour=3, minute=17),
                        "options": {"queue": "reports", "expires": 3600}},
 }
+
+
+def beat_schedule(settings: Settings) -> dict[str, dict]:
+    """``BEAT_SCHEDULE`` with the dashboard snapshot every ``settings.dashboard_snapshot_seconds``
+    (its expiry the same)."""
+    schedule = copy.deepcopy(BEAT_SCHEDULE)
+    seconds = float(settings.dashboard_snapshot_seconds)
+    schedule["dashboard-snapshot"]["schedule"] = seconds
+    schedule["dashboard-snapshot"]["options"]["expires"] = seconds
+    return schedule

@@ -69,7 +69,7 @@ def test_half_configured_environment_is_an_error_not_a_fallback(tmp_path):
 def test_db_upgrade_migrates_postgresql(database_url, redis_url):
     result = run("db", "upgrade", env={"TRADEWATCH_DATABASE_URL": database_url, "TRADEWATCH_BROKER_URL": redis_url})
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "schema at revision 0005_compliance" in result.stdout
+    assert "schema at revision 0006_dashboard" in result.stdout
 
 
 def test_demo_ends_with_the_post_trade_analytics(demo_run):

@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 
 from tradewatch.storage.migrate import current_revision, upgrade
 
-HEAD = "0005_compliance"
+HEAD = "0006_dashboard"
 from tradewatch.storage.schema import metadata
 
 from tradewatch.domain.events.timestamps import ns_to_datetime
@@ -33,7 +33,7 @@ def _is_sqlite_identity_artifact(diff, dialect: str) -> bool:
         op == "modify_default"
         and (table, column) in {("audit_events", "seq"), ("rejected_events", "id"), ("alert_delivery_failures", "id"),
                              ("anomalies", "id"), ("detector_models", "id"),
-                             ("compliance_issues", "id")}
+                             ("compliance_issues", "id"), ("dashboard_snapshots", "id")}
         and old is None
         and isinstance(new, Identity)
     )
@@ -72,7 +72,7 @@ def test_upgrade_is_idempotent_and_at_head(store):
     assert current_revision(store.engine) == HEAD
     names = set(inspect(store.engine).get_table_names())
     assert {"audit_events", "rejected_events", "alert_delivery_failures", "alembic_version", "compliance_state",
-            "compliance_issues"} <= names
+            "compliance_issues", "dashboard_state", "dashboard_snapshots"} <= names
 
 
 def test_txid_default_is_the_inserting_transaction_on_postgresql(pg_store):

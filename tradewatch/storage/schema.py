@@ -289,3 +289,35 @@ compliance_issues = Table(
     Index("ix_compliance_issues_alert_open", "recorded_at", postgresql_where=text("alert_resolved_at IS NULL"),
           sqlite_where=text("alert_resolved_at IS NULL")),
 )
+
+# The dashboard snapshot pipeline's position in the trail and its aggregator's state
+# (domain.dashboard.aggregator.DashboardState, JSON + zlib), like compliance_state.
+dashboard_state = Table(
+    "dashboard_state",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("cursor", String(64), nullable=False),
+    Column("state", LargeBinary, nullable=False),
+    Column("events_applied", BigInteger, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# One row per snapshot the pipeline took (storage.dashboard.DashboardStore.advance), kept for
+# the retention (prune). taken_at is the snapshot's own time (as_of_ns, to the microsecond);
+# last_received_at the receipt time of the last event folded in (the cursor's row), and
+# trail_last_received_at that of the trail's newest row when it was taken: their difference is
+# how far the snapshot lagged the trail. json, not jsonb: written every tick, read whole.
+dashboard_snapshots = Table(
+    "dashboard_snapshots",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), Identity(always=False), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("taken_at", UtcDateTime(), nullable=False),
+    Column("as_of_ns", BigInteger, nullable=False),
+    Column("last_event_ns", BigInteger),
+    Column("last_received_at", UtcDateTime()),
+    Column("trail_last_received_at", UtcDateTime()),
+    Column("events_applied", BigInteger, nullable=False),
+    Column("snapshot", JSON, nullable=False),
+    Index(None, "taken_at"),
+)

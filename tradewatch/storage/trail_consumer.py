@@ -1,12 +1,13 @@
-"""What the stores of the trail's consumers (``DetectionStore``, ``ComplianceStore``) share: the
-row that persists a consumer's cursor and state, the DBAPI read they use, and the SQL that reads
-the trail after a cursor.
+"""What the stores of the trail's consumers (``DetectionStore``, ``ComplianceStore``,
+``DashboardStore``) share: the row that persists a consumer's cursor and state, the DBAPI read
+they use, and the SQL that reads the trail after a cursor.
 
 - ``StateTable``: a table of one row per consumer name (the name column, ``cursor``, ``state``
   bytes, ``events_applied``, ``updated_at``). ``lock`` creates the row if missing (INSERT ... ON
   CONFLICT DO NOTHING) and locks it for the transaction (``SELECT ... FOR UPDATE``): two workers
-  applying the same consumer queue on the row lock. On SQLite the INSERT, a write, takes the
-  database's single write lock until commit, which serialises callers the same way.
+  applying the same consumer queue on the row lock (or, ``wait=False``, the second skips at
+  once: ``DashboardStore``). On SQLite the INSERT, a write, takes the database's single write
+  lock until commit, which serialises callers the same way.
 - ``fetch``: rows as plain tuples from the DBAPI cursor of the connection's (possibly open)
   transaction, without SQLAlchemy Row objects.
 - ``follow_sql`` / ``fetch_after``: the watermark rule of ``AuditStore.follow``: on PostgreSQL
@@ -40,9 +41,14 @@ class StateTable:
         self.table = table
         self.key = key
 
-    def lock(self, conn: Connection, name: str) -> Row:
+    def lock(self, conn: Connection, name: str, *, wait: bool = True) -> Row | None:
         """Create ``name``'s row if missing, then lock it for this transaction; its cursor (a
-        token), state (bytes, empty before the first save) and events_applied."""
+        token), state (bytes, empty before the first save) and events_applied.
+
+        ``wait=False``: on PostgreSQL, None at once when another transaction holds the row
+        (``FOR UPDATE SKIP LOCKED``) instead of queueing. SQLite has no row locks: the INSERT
+        takes the database's single write lock (waiting up to the busy timeout), so there
+        callers are serialised and never skip."""
         dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
         conn.execute(
             dialect_insert(self.table)
@@ -51,7 +57,10 @@ class StateTable:
             .on_conflict_do_nothing(index_elements=[self.key])
         )
         c = self.table.c
-        return conn.execute(select(c.cursor, c.state, c.events_applied).where(c[self.key] == name).with_for_update()).one()
+        query = select(c.cursor, c.state, c.events_applied).where(c[self.key] == name)
+        if wait:
+            return conn.execute(query.with_for_update()).one()
+        return conn.execute(query.with_for_update(skip_locked=True)).first()
 
     def read(self, engine: Engine, name: str) -> tuple[FollowCursor, bytes | None, int]:
         """The stored cursor, encoded state (None before the first save) and events applied."""

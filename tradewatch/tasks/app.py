@@ -12,13 +12,13 @@ from kombu import Exchange, Queue
 import structlog
 from celery.signals import after_setup_logger, task_postrun, task_prerun, worker_init, worker_process_init
 
-from tradewatch.beat_schedule import BEAT_SCHEDULE
+from tradewatch.beat_schedule import beat_schedule
 from tradewatch.tasks.logs import configure_logging
 from tradewatch.tasks.settings import Settings, get_settings
 
-QUEUES = ("audit", "analysis", "alerts", "reports")
+QUEUES = ("audit", "analysis", "alerts", "reports", "dashboard")
 TASK_MODULES = ["tradewatch.tasks.ingest", "tradewatch.tasks.alerting", "tradewatch.tasks.analytics",
-                "tradewatch.tasks.detection", "tradewatch.tasks.compliance"]
+                "tradewatch.tasks.detection", "tradewatch.tasks.compliance", "tradewatch.tasks.dashboard"]
 
 
 def create_app(settings: Settings) -> Celery:
@@ -70,6 +70,9 @@ def create_app(settings: Settings) -> Celery:
             # visibility timeout, so it runs on the reports pool, as retraining does.
             "compliance.recheck": {"queue": "reports"},
             "compliance.*": {"queue": "analysis"},
+            # The dashboard snapshot every 2 s on a queue of its own: detectors or compliance
+            # catching up on the analysis pool can never delay it.
+            "dashboard.*": {"queue": "dashboard"},
         },
         task_create_missing_queues=True,
         worker_hijack_root_logger=False,
@@ -77,7 +80,7 @@ def create_app(settings: Settings) -> Celery:
         task_send_sent_event=False,
         timezone="UTC",
         enable_utc=True,
-        beat_schedule=BEAT_SCHEDULE,
+        beat_schedule=beat_schedule(settings),
     )
     return app
 

@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     compliance_recheck_seconds: float = Field(default=3600.0, gt=0, le=7 * 86_400, description="the beat re-check's period, seconds back from now")
     compliance_alert_hold_seconds: float = Field(default=3000.0, ge=0, description="a breach's alert is resolved this long after the breach was recorded")
 
+    # Dashboard: how often beat takes a snapshot (dashboard.snapshot on the dashboard queue) and
+    # how long the snapshots are kept in dashboard_snapshots (about 20 KB each, one per tick).
+    dashboard_snapshot_seconds: float = Field(default=2.0, gt=0, le=3600, description="beat takes a dashboard snapshot this often")
+    dashboard_history_retention_seconds: float = Field(default=7 * 86_400.0, gt=0, description="dashboard snapshots older than this are deleted")
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
 
@@ -115,6 +120,13 @@ class Settings(BaseSettings):
     @property
     def effective_spool_dir(self) -> Path:
         return self.spool_dir or self.state_dir / "spool"
+
+    # The HTTP service's /health: a dashboard snapshot older than this is "degraded"; each
+    # dependency check gives up after the timeout; the trading broker's API, when set, is probed
+    # with a GET (2 s at most).
+    health_snapshot_max_age_seconds: float = Field(default=30.0, gt=0, description="/health: the dashboard snapshot is degraded past this age")
+    health_check_timeout_seconds: float = Field(default=2.0, gt=0, le=10, description="/health and /ready: a check not answering within this is down")
+    broker_api_health_url: str | None = Field(default=None, description="/health: a URL of the trading broker's API to GET (2xx/3xx = ok)")
 
 
 _configured: Settings | None = None

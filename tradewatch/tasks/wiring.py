@@ -18,6 +18,7 @@ from tradewatch.alerting.redis_pacer import RedisChannelPacer
 from tradewatch.alerting.state import AlertState
 from tradewatch.storage.alert_failures import AlertFailureStore
 from tradewatch.storage.compliance import ComplianceStore
+from tradewatch.storage.dashboard import DashboardStore
 
 from tradewatch.storage.database import make_engine
 from tradewatch.storage.detection import DetectionStore
@@ -29,6 +30,7 @@ from tradewatch.tasks.settings import get_settings
 if TYPE_CHECKING:
     from tradewatch.domain.compliance.engine import ComplianceEngine, EngineConfig
     from tradewatch.domain.compliance.policy import PolicyHistory
+    from tradewatch.domain.dashboard.aggregator import RealtimeDashboardAggregator
     from tradewatch.domain.detection.trained_model import TrainedModel
     from tradewatch.storage.models import ModelStore
 
@@ -163,6 +165,33 @@ def compliance_engine() -> ComplianceEngine:
     return ComplianceEngine(compliance_policies(), compliance_config())
 
 
+@lru_cache(maxsize=1)
+def dashboard_store() -> DashboardStore:
+    return DashboardStore(engine())
+
+
+@lru_cache(maxsize=4)
+def _dashboard_aggregator(version: str, policy_hash: str) -> RealtimeDashboardAggregator:
+    from tradewatch.domain.dashboard.aggregator import RealtimeDashboardAggregator
+
+    return RealtimeDashboardAggregator(compliance_policies().version(version))
+
+
+def dashboard_aggregator(now_ns: int) -> RealtimeDashboardAggregator:
+    """The dashboard aggregator judging risk-limit consumption against the compliance policy in
+    force at ``now_ns`` (the limits the desk is held to now: a version dated in the future is not
+    shown before it takes effect; before the first version takes effect, the first). One per
+    policy version, kept."""
+    from tradewatch.domain.compliance.policy import NoPolicyInForce
+
+    policies = compliance_policies()
+    try:
+        policy = policies.in_force(int(now_ns))
+    except NoPolicyInForce:
+        policy = policies.policies[0]
+    return _dashboard_aggregator(policy.version, policy.content_hash)
+
+
 _models_lock = threading.Lock()
 _models_loaded_at: float | None = None
 _model_ids: dict[str, int | None] = {}  # model name -> row id handed to the pipeline (None: there was none)
@@ -224,7 +253,7 @@ def reset() -> None:
         engine().dispose(close=False)
     for cached in (engine, store, receipts, state_redis, alert_state, alerting_config, dispatcher, deliverer,
                    detection_store, detection_config, _detection_pipeline, compliance_store, compliance_policies,
-                   compliance_engine):
+                   compliance_engine, dashboard_store, _dashboard_aggregator):
         cached.cache_clear()
     with _models_lock:
         _models_loaded_at = None

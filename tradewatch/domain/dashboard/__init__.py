@@ -4,7 +4,8 @@ Pure domain code: the snapshot task, the Prometheus exporter and the API build o
 
 from tradewatch.domain.dashboard.aggregator import DashboardConfig, DashboardState, RealtimeDashboardAggregator
 from tradewatch.domain.dashboard.distributions import Histogram, Window
+from tradewatch.domain.dashboard.events import DashboardEvent, from_model
 from tradewatch.domain.dashboard.snapshot import InstrumentMetrics, RealtimeDashboardSnapshot
 
-__all__ = ["DashboardConfig", "DashboardState", "Histogram", "InstrumentMetrics", "RealtimeDashboardAggregator",
-           "RealtimeDashboardSnapshot", "Window"]
+__all__ = ["DashboardConfig", "DashboardEvent", "DashboardState", "Histogram", "InstrumentMetrics",
+           "RealtimeDashboardAggregator", "RealtimeDashboardSnapshot", "Window", "from_model"]

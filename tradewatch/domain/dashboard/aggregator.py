@@ -1,7 +1,9 @@
 """``RealtimeDashboardAggregator``: the desk's live picture, built incrementally from events.
 
 Pure. ``apply(events, state)`` folds events (validated ``EventBase`` models, as the trail's
-``follow(cursor)`` returns them, in that order) into a ``DashboardState``; ``snapshot(state,
+``follow(cursor)`` returns them, in that order) into a ``DashboardState``; ``apply_records``
+does the same with ``DashboardEvent`` records (``events``: the fields read here, built straight
+from SQL by ``storage.dashboard``; ``apply`` converts models with ``from_model``); ``snapshot(state,
 now_ns)`` reads a ``RealtimeDashboardSnapshot`` off it. Nothing rescans history: each event
 costs O(1) (O(log buckets) for a histogram), and the state is bounded (latest values, windows of
 fixed size, open orders pruned after ``order_ttl_seconds``). The caller persists the state with
@@ -53,6 +55,7 @@ from tradewatch.domain.compliance.notional import order_price
 from tradewatch.domain.compliance.policy import CompliancePolicy
 from tradewatch.domain.compliance.trading_day import TradingDay
 from tradewatch.domain.dashboard.distributions import Histogram, Window
+from tradewatch.domain.dashboard.events import DashboardEvent, from_model
 from tradewatch.domain.dashboard.snapshot import (
     InstrumentMetrics,
     RealtimeDashboardSnapshot,
@@ -176,12 +179,19 @@ class RealtimeDashboardAggregator:
     # ------------------------------------------------------------------ applying events
 
     def apply(self, events: Iterable[EventBase], state: DashboardState) -> int:
-        """Fold ``events`` into ``state`` (in place); returns how many were applied."""
+        """Fold ``events`` (validated models) into ``state`` (in place); returns how many were
+        applied. The same as ``apply_records`` of their ``from_model`` records."""
+        return self.apply_records(map(from_model, events), state)
+
+    def apply_records(self, events: Iterable[DashboardEvent], state: DashboardState) -> int:
+        """Fold ``events`` (``DashboardEvent`` records, as the trail's SQL reader builds them)
+        into ``state`` (in place); returns how many were applied."""
         applied = 0
+        handlers = self._handlers
         for event in events:
-            t = int(event.occurred_at)
+            t = event.occurred_at_ns
             self._roll_day(t, state)
-            handler = self._handlers.get(event.event_type)
+            handler = handlers.get(event.event_type)
             if handler is not None:
                 handler(event, t, state)
             if state.last_event_ns is None or t > state.last_event_ns:
@@ -203,9 +213,8 @@ class RealtimeDashboardAggregator:
             state.day_start_pnl = self._total_pnl(state)
             state.day_notional = {}
 
-    def _account(self, event: EventBase, t: int, state: DashboardState) -> None:
-        p = event.payload
-        state.accounts[event.source] = [_float(p.equity), _float(p.cash), _float(p.buying_power)]
+    def _account(self, event: DashboardEvent, t: int, state: DashboardState) -> None:
+        state.accounts[event.source] = [_float(event.equity), _float(event.cash), _float(event.buying_power)]
         self._sample_value(t, state)
 
     def _sample_value(self, t: int, state: DashboardState) -> None:
@@ -224,10 +233,9 @@ class RealtimeDashboardAggregator:
         elif minute == state.minute and state.minute_values:
             state.minute_values[-1] = value  # the value at the end of the minute
 
-    def _position(self, event: EventBase, t: int, state: DashboardState) -> None:
-        p = event.payload
+    def _position(self, event: DashboardEvent, t: int, state: DashboardState) -> None:
         key = f"{event.source}{_SEP}{event.strategy_id or ''}{_SEP}{event.symbol}"
-        realized = _float(p.realized_pnl)
+        realized = _float(event.realized_pnl)
         previous = state.positions.get(key)
         if previous is not None and realized is not None and previous[2] is not None:
             delta = realized - previous[2]
@@ -237,14 +245,13 @@ class RealtimeDashboardAggregator:
             elif delta < 0:
                 state.trades[1] += 1
                 state.trades[3] += -delta
-        state.positions[key] = [_float(p.quantity) or 0.0, _float(p.avg_price), realized, _float(p.unrealized_pnl),
-                                _float(p.market_price)]
-        if event.symbol not in state.marks and _float(p.market_price) is not None:
-            state.marks[event.symbol] = float(p.market_price)
+        state.positions[key] = [_float(event.quantity) or 0.0, _float(event.avg_price), realized,
+                                _float(event.unrealized_pnl), _float(event.market_price)]
+        if event.symbol not in state.marks and _float(event.market_price) is not None:
+            state.marks[event.symbol] = float(event.market_price)
 
-    def _market_data(self, event: EventBase, t: int, state: DashboardState) -> None:
-        p = event.payload
-        bid, ask, last = _float(p.bid), _float(p.ask), _float(p.last)
+    def _market_data(self, event: DashboardEvent, t: int, state: DashboardState) -> None:
+        bid, ask, last = _float(event.bid), _float(event.ask), _float(event.last)
         if bid is not None and ask is not None:
             state.marks[event.symbol] = (bid + ask) / 2.0
         elif last is not None:
@@ -256,27 +263,25 @@ class RealtimeDashboardAggregator:
             row = state.instruments[symbol] = [0, 0, 0.0, 0.0, 0.0, 0]
         return row
 
-    def _order(self, event: EventBase, t: int, state: DashboardState) -> None:
-        p = event.payload
-        key = _SEP.join((event.symbol, p.side, p.order_type, p.status))
+    def _order(self, event: DashboardEvent, t: int, state: DashboardState) -> None:
+        key = _SEP.join((event.symbol, event.side, event.order_type, event.status))
         state.orders[key] = state.orders.get(key, 0) + 1
         open_order = state.open_orders.get(event.order_id)
-        if p.status == "submitted":
+        if event.status == "submitted":
             self._instrument(event.symbol, state)[0] += 1
-            state.open_orders[event.order_id] = [t, p.side, _float(p.decision_price), False, False]
-            price, _ = order_price(p.order_type, _float(p.limit_price), _float(p.decision_price),
+            state.open_orders[event.order_id] = [t, event.side, _float(event.decision_price), False, False]
+            price, _ = order_price(event.order_type, _float(event.limit_price), _float(event.decision_price),
                                    state.marks.get(event.symbol))
             if price is not None:
-                state.day_notional[event.symbol] = state.day_notional.get(event.symbol, 0.0) + float(p.quantity) * price
-        elif p.status in ("accepted", "rejected") and open_order is not None and not open_order[3]:
+                state.day_notional[event.symbol] = state.day_notional.get(event.symbol, 0.0) + float(event.quantity) * price
+        elif event.status in ("accepted", "rejected") and open_order is not None and not open_order[3]:
             open_order[3] = True
             latency = (t - open_order[0]) / NS
             state.order_latency.observe(latency)
             state.order_latency_window.add(latency)
 
-    def _fill(self, event: EventBase, t: int, state: DashboardState) -> None:
-        p = event.payload
-        quantity, price = float(p.quantity), float(p.price)
+    def _fill(self, event: DashboardEvent, t: int, state: DashboardState) -> None:
+        quantity, price = float(event.quantity), float(event.price)
         row = self._instrument(event.symbol, state)
         row[1] += 1
         row[2] += quantity
@@ -287,31 +292,29 @@ class RealtimeDashboardAggregator:
             latency = (t - open_order[0]) / NS
             state.fill_latency.observe(latency)
             state.fill_latency_window.add(latency)
-        arrival = _float(p.arrival_price) or (open_order[2] if open_order is not None else None)
+        arrival = _float(event.arrival_price) or (open_order[2] if open_order is not None else None)
         if arrival:
-            sign = 1.0 if p.side == "buy" else -1.0
+            sign = 1.0 if event.side == "buy" else -1.0
             slippage = sign * (price - arrival) / arrival * 1e4
             state.slippage.observe(slippage)
             state.slippage_window.add(slippage)
             row[4] += slippage
             row[5] += 1
 
-    def _signal(self, event: EventBase, t: int, state: DashboardState) -> None:
-        p = event.payload
-        key = f"{event.strategy_id}{_SEP}{p.direction}"
+    def _signal(self, event: DashboardEvent, t: int, state: DashboardState) -> None:
+        key = f"{event.strategy_id}{_SEP}{event.direction}"
         state.signals[key] = state.signals.get(key, 0) + 1
-        seconds = _float(p.generation_seconds)
+        seconds = _float(event.generation_seconds)
         if seconds is not None:
             state.signal_latency.observe(seconds)
             state.signal_latency_window.add(seconds)
 
-    def _system(self, event: EventBase, t: int, state: DashboardState) -> None:
-        p = event.payload
-        if p.level in ("error", "critical"):
-            key = f"{p.level}{_SEP}{p.component}"
+    def _system(self, event: DashboardEvent, t: int, state: DashboardState) -> None:
+        if event.level in ("error", "critical"):
+            key = f"{event.level}{_SEP}{event.component}"
             state.errors[key] = state.errors.get(key, 0) + 1
-        if p.component in self.config.broker_components:
-            state.broker[event.source] = [t, p.level not in ("error", "critical")]
+        if event.component in self.config.broker_components:
+            state.broker[event.source] = [t, event.level not in ("error", "critical")]
 
     # ------------------------------------------------------------------ reading
 
