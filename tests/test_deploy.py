@@ -24,8 +24,8 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
 # DESIGN.md, "Queues": one worker pool per queue.
-QUEUES = ("audit", "analysis", "alerts", "reports")
-WORKERS = {"ingest": "audit", "analysis": "analysis", "alerts": "alerts", "reports": "reports"}
+QUEUES = ("audit", "analysis", "alerts", "dashboard", "reports")
+WORKERS = {"ingest": "audit", "analysis": "analysis", "alerts": "alerts", "dashboard": "dashboard", "reports": "reports"}
 TRADEWATCH_SERVICES = ("migrate", *WORKERS, "web", "beat", "flower")
 CELERY_APP = "tradewatch.tasks.app"
 REPORTS_VISIBILITY_TIMEOUT_SECONDS = 7200
@@ -219,6 +219,8 @@ def test_ingest_runs_single_process_workers_replicated_per_core():
     assert ingest["deploy"]["replicas"] == 2, ingest.get("deploy")
     for name in ("analysis", "alerts", "reports"):
         assert _option(_argv(_service(_rendered(), name)), "--pool", "-P") in (None, "prefork"), name
+    # The dashboard snapshot: one process, one tick at a time.
+    assert _option(_argv(_service(_rendered(), "dashboard")), "--pool", "-P") == "solo"
 
 
 def test_every_queue_is_consumed_exactly_once():
