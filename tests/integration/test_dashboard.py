@@ -48,7 +48,9 @@ def latest(client: redis.Redis, key: str) -> dict | None:
 
 
 def test_ingested_events_show_up_in_the_published_snapshot_within_seconds(deployment):
-    worker = deployment.worker(queues="audit,dashboard", pool="solo", name="dashboard").start()
+    # Every tick adds its snapshot to the history here (the default is one a minute).
+    worker = deployment.worker(queues="audit,dashboard", pool="solo", name="dashboard",
+                               TRADEWATCH_DASHBOARD_HISTORY_SECONDS="0").start()
     deployment.beat().start()
     client = redis.Redis.from_url(deployment.broker_url)
     key = f"{deployment.broker_prefix}tradewatch:dashboard:latest"

@@ -148,6 +148,16 @@ def test_a_call_with_nothing_new_changes_nothing_but_writes_a_history_row(store,
     assert later.snapshot == reference(events, NOW_NS + 5 * S)
 
 
+def test_the_history_takes_one_snapshot_per_interval_while_every_call_returns_the_latest(store, dashboard):
+    events = stored(store, scenario(40))
+    first = dashboard.advance(aggregator(), NOW_NS, history_interval_seconds=60)
+    soon = dashboard.advance(aggregator(), NOW_NS + 30 * S, history_interval_seconds=60)
+    later = dashboard.advance(aggregator(), NOW_NS + 60 * S, history_interval_seconds=60)
+    assert first.snapshot_id is not None and soon.snapshot_id is None and later.snapshot_id is not None
+    assert soon.snapshot == reference(events, NOW_NS + 30 * S)
+    assert snapshot_rows(store.engine) == 2
+
+
 def test_new_events_after_a_snapshot_are_folded_in_by_the_next_call(store, dashboard):
     events = scenario()
     stored(store, events[:60])

@@ -228,11 +228,14 @@ class DashboardStore:
         name: str = "default",
         limit: int = 20_000,
         max_events: int = 200_000,
+        history_interval_seconds: float = 0.0,
     ) -> DashboardRun:
         """Fold what the trail holds past the stored cursor into the stored state, ``limit``
-        events per transaction, at most ``max_events``; then write the snapshot as of ``now_ns``
-        (module docstring). Returns at once with ``skipped=True`` when another process holds
-        the pipeline's row (PostgreSQL)."""
+        events per transaction, at most ``max_events``; then take the snapshot as of ``now_ns``
+        (module docstring) and add it to the history unless the newest history row is less than
+        ``history_interval_seconds`` old (the latest snapshot is always returned; the history
+        is for looking back, one row a minute is plenty). Returns at once with ``skipped=True``
+        when another process holds the pipeline's row (PostgreSQL)."""
         now_ns = int(now_ns)
         run = DashboardRun(name=name, as_of_ns=now_ns)
         kept: tuple[str, int, DashboardState] | None = None  # the state this call saved last
@@ -259,11 +262,13 @@ class DashboardStore:
                     run.chunks += 1
                 run.caught_up = len(records) < asked
                 if run.caught_up or run.events >= max_events:
-                    self._write_snapshot(conn, aggregator, state, run, name, cursor, events_applied)
+                    self._write_snapshot(conn, aggregator, state, run, name, cursor, events_applied,
+                                         history_interval_seconds)
                     return run
 
     def _write_snapshot(self, conn: Connection, aggregator: RealtimeDashboardAggregator, state: DashboardState,
-                        run: DashboardRun, name: str, cursor: FollowCursor, events_applied: int) -> None:
+                        run: DashboardRun, name: str, cursor: FollowCursor, events_applied: int,
+                        history_interval_seconds: float = 0.0) -> None:
         body = aggregator.snapshot(state, run.as_of_ns).to_dict()
         last_received, trail_received = self._received_ns(conn, cursor)
         run.cursor = cursor.to_token()
@@ -272,6 +277,11 @@ class DashboardStore:
         run.last_received_at_ns = last_received
         run.trail_last_received_at_ns = trail_received
         run.snapshot = body
+        if history_interval_seconds > 0:
+            d = dashboard_snapshots.c
+            newest = conn.execute(select(d.as_of_ns).where(d.name == name).order_by(d.taken_at.desc()).limit(1)).scalar()
+            if newest is not None and run.as_of_ns - newest < history_interval_seconds * 1e9:
+                return
         run.snapshot_id = conn.execute(
             insert(dashboard_snapshots).values(
                 name=name, taken_at=ns_to_datetime(run.as_of_ns), as_of_ns=run.as_of_ns,

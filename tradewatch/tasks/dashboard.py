@@ -72,7 +72,8 @@ def _prune(now: datetime) -> int | None:
 def snapshot() -> dict:
     now = datetime.now(timezone.utc)
     now_ns = datetime_to_ns(now)
-    run = wiring.dashboard_store().advance(wiring.dashboard_aggregator(now_ns), now_ns)
+    run = wiring.dashboard_store().advance(wiring.dashboard_aggregator(now_ns), now_ns,
+                                           history_interval_seconds=settings.dashboard_history_seconds)
     result = run.to_dict()
     if run.snapshot is not None:
         result["published"] = _publish({
