@@ -71,8 +71,9 @@ class Settings(BaseSettings):
     compliance_alert_hold_seconds: float = Field(default=3000.0, ge=0, description="a breach's alert is resolved this long after the breach was recorded")
 
     # Dashboard: how often beat takes a snapshot (dashboard.snapshot on the dashboard queue) and
-    # how long the snapshots are kept in dashboard_snapshots (about 20 KB each, one per tick).
+    # how long the snapshots are kept in dashboard_snapshots (about 20 KB each, one a minute by default).
     dashboard_snapshot_seconds: float = Field(default=2.0, gt=0, le=3600, description="beat takes a dashboard snapshot this often")
+    dashboard_history_seconds: float = Field(default=60.0, ge=0, description="a snapshot is added to dashboard_snapshots at most this often (0: every tick)")
     dashboard_history_retention_seconds: float = Field(default=7 * 86_400.0, gt=0, description="dashboard snapshots older than this are deleted")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
