@@ -1,4 +1,4 @@
-"""The HTTP service: the Alertmanager webhook and the liveness probe (health and metrics follow).
+"""The HTTP service: the Alertmanager webhook, /metrics, /health, /ready, /live, /api/snapshot.
 
 ``create_app`` takes everything from its caller (the token, where alerts go, the clock): this
 package never reads the environment, so the same app runs under the CLI, in tests and in the
@@ -16,24 +16,39 @@ chosen for what a retry can fix:
 503   the webhook is disabled (no token configured), or ``submit_alerts`` failed (the broker is
       down): Alertmanager tries again, so a broker outage does not lose the page.
 ====  =====================================================================================
+
+With ``observability`` (``Observability``; service.py builds it from settings):
+
+- ``GET /metrics``: Prometheus text format 0.0.4 (gzip when accepted) of ``observability.registry``,
+  produced in a worker thread (the collectors do I/O). Names: ``trading_metrics.EXPORTED_METRICS``.
+- ``GET /health``: every component's state and the overall one (``health`` module docstring);
+  200 healthy or degraded, 503 unhealthy.
+- ``GET /ready``: 200 when the database (schema at head), Redis and the broker answer; else 503.
+- ``GET /api/snapshot``: the latest dashboard snapshot document as written (``snapshots``);
+  404 when none was written yet, 503 when Redis cannot be read.
 """
 
 from __future__ import annotations
 
+import gzip
 import hmac
 import json
-import re
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 
 import structlog
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import generate_latest, gzip_accepted
 from pydantic import SecretStr
 from starlette.concurrency import run_in_threadpool
 
 from tradewatch.alerting.converters.alertmanager import AlertmanagerConverter, AlertmanagerPayloadError, parse_webhook
 from tradewatch.alerting.model import Alert
+from tradewatch.web.health import HealthChecker, without_credentials
+from tradewatch.web.snapshots import SnapshotReader
 
 WEBHOOK_PATH = "/api/alertmanager/webhook"
 MAX_BODY_BYTES = 1024 * 1024
@@ -49,7 +64,6 @@ _TOKEN_HINT = (
     "TRADEWATCH_ALERTMANAGER_WEBHOOK_TOKEN (in Alertmanager: webhook_configs http_config "
     "authorization, type Bearer)"
 )
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@")
 
 log = structlog.get_logger("tradewatch.web")
 
@@ -60,9 +74,24 @@ def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _without_credentials(text: str) -> str:
-    """``text`` with the user and password of any URL in it replaced (broker errors quote URLs)."""
-    return _URL_CREDENTIALS.sub(r"\g<scheme>***@", text)
+#: The Prometheus text format, always (not OpenMetrics: see trading_metrics._histogram).
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+_without_credentials = without_credentials  # broker errors quote URLs
+
+NO_SNAPSHOT_MESSAGE = (
+    "no dashboard snapshot yet: the dashboard task (beat schedule, analysis pool) writes one every ~2 s; "
+    "check that beat and an analysis worker are running (GET /health)"
+)
+
+
+@dataclass(frozen=True)
+class Observability:
+    """What /metrics, /health, /ready and /api/snapshot read (service.py builds it from settings)."""
+
+    registry: CollectorRegistry
+    health: HealthChecker
+    snapshots: SnapshotReader
 
 
 def _error(status: int, message: str, *, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
@@ -118,6 +147,7 @@ def create_app(
     submit_alerts: SubmitAlerts,
     webhook_token: SecretStr | None,
     now: Callable[[], datetime] | None = None,
+    observability: Observability | None = None,
 ) -> FastAPI:
     """The tradewatch HTTP app.
 
@@ -126,6 +156,7 @@ def create_app(
     raise when the alerts were not queued: the webhook then answers 503 and Alertmanager
     retries. ``webhook_token`` is the bearer token Alertmanager must send; None or empty
     disables the webhook. ``now`` (UTC) stands in for times a payload leaves unset.
+    ``observability`` adds /metrics, /health, /ready and /api/snapshot (module docstring).
     """
     token = webhook_token.get_secret_value().encode("utf-8") if webhook_token is not None else b""
     clock = now or _utc_now
@@ -136,6 +167,10 @@ def create_app(
     async def live() -> dict[str, str]:
         """The process is up and serving (for a liveness probe; says nothing about dependencies)."""
         return {"status": "alive"}
+
+    app.state.observability = observability
+    if observability is not None:
+        _observability_routes(app, observability)
 
     @app.post(WEBHOOK_PATH, status_code=202, response_class=JSONResponse)
     async def alertmanager_webhook(request: Request) -> JSONResponse:
@@ -193,3 +228,39 @@ def create_app(
         return JSONResponse({"accepted": accepted}, status_code=202)
 
     return app
+
+
+def _observability_routes(app: FastAPI, obs: Observability) -> None:
+    @app.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        """Prometheus exposition of every metric in ``EXPORTED_METRICS`` (read on each scrape)."""
+        output = await run_in_threadpool(generate_latest, obs.registry)
+        headers = {}
+        if gzip_accepted(request.headers.get("accept-encoding", "")):
+            output = gzip.compress(output, compresslevel=1)
+            headers["Content-Encoding"] = "gzip"
+        return Response(output, media_type=METRICS_CONTENT_TYPE, headers=headers)
+
+    @app.get("/health")
+    async def health() -> JSONResponse:
+        """Each component's state, latency and detail, and the overall state (200, or 503 unhealthy)."""
+        report = await obs.health.health()
+        return JSONResponse(report, status_code=503 if report["status"] == "unhealthy" else 200)
+
+    @app.get("/ready")
+    async def ready() -> JSONResponse:
+        """200 when the database (schema at head), Redis and the broker answer; else 503."""
+        report = await obs.health.ready()
+        return JSONResponse(report, status_code=200 if report["ready"] else 503)
+
+    @app.get("/api/snapshot")
+    async def snapshot() -> Response:
+        """The latest dashboard snapshot document, as the snapshot task wrote it."""
+        try:
+            raw = await run_in_threadpool(obs.snapshots.raw)
+        except Exception as exc:  # noqa: BLE001 - Redis away
+            return _error(503, f"the snapshot store (Redis) cannot be read: {type(exc).__name__}: "
+                               f"{without_credentials(str(exc))[:300]}")
+        if raw is None:
+            return _error(404, NO_SNAPSHOT_MESSAGE)
+        return Response(raw, media_type="application/json")

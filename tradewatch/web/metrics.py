@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from typing import Callable, Iterator
 
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
+
+from tradewatch.web.trading_metrics import family
 
 
 class AlertingCollector(Collector):
@@ -25,14 +27,10 @@ class AlertingCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         counters = self._read()
-        notifications = CounterMetricFamily("tradewatch_alert_notifications", "Alert notifications decided, per receiver.",
-                                            labels=["receiver"])
-        deliveries = CounterMetricFamily("tradewatch_alert_deliveries", "Alert notification deliveries, per receiver and outcome.",
-                                         labels=["receiver", "outcome"])
-        retries = CounterMetricFamily("tradewatch_alert_delivery_retries", "Alert deliveries retried after a transient failure.",
-                                      labels=["receiver"])
-        suppressed = CounterMetricFamily("tradewatch_alerts_suppressed", "Alerts left out of a notification, per reason.",
-                                         labels=["reason"])
+        notifications = family("tradewatch_alert_notifications_total")
+        deliveries = family("tradewatch_alert_deliveries_total")
+        retries = family("tradewatch_alert_delivery_retries_total")
+        suppressed = family("tradewatch_alerts_suppressed_total")
         for name, value in sorted(counters.items()):
             kind, _, rest = name.partition(":")
             parts = rest.split(":")
