@@ -102,7 +102,7 @@ def web(
     host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 in a container)."),
     port: int = typer.Option(8000, help="Port to listen on."),
 ) -> None:
-    """Run the HTTP service (uvicorn): the Alertmanager webhook, /metrics, /live."""
+    """Run the HTTP service (uvicorn): /metrics, /health, /ready, /live, /api/snapshot and the Alertmanager webhook."""
     import uvicorn
 
     if _settings().embedded:
