@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tradewatch.web.trading_metrics import EXPORTED_METRICS
+
 ROOT = Path(__file__).resolve().parents[1]
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
 PROMETHEUS_CONFIG = PROMETHEUS_DIR / "prometheus.yml"
@@ -32,45 +34,9 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 
 TOOLS = {"promtool": "prometheus", "amtool": "prometheus-alertmanager"}
 
-# What the tradewatch HTTP service exports on /metrics (issue 7). A later change replaces this
-# list with the service's own. Histograms by their base name (_bucket, _sum, _count are derived).
-EXPECTED_EXPORTED_METRICS = frozenset({
-    # trading: counters
-    "trading_orders_total",                 # {symbol, side, type, status}
-    "trading_signals_total",                # {strategy, direction}
-    "trading_errors_total",                 # {error_type, component}
-    # trading: gauges
-    "trading_portfolio_value_usd",
-    "trading_unrealized_pnl_usd",
-    "trading_realized_pnl_usd",
-    "trading_daily_pnl_usd",
-    "trading_position_count",
-    "trading_drawdown_percent",             # a fraction: 0.15 = 15%
-    "trading_buying_power_usd",
-    "trading_broker_connection_status",     # {source}: 1 connected, 0 not
-    "trading_risk_limit_used_percent",      # {limit, symbol}: percent of a compliance-policy limit in use
-    # trading: histograms
-    "trading_order_latency_seconds",
-    "trading_signal_generation_seconds",
-    "trading_slippage_basis_points",
-    # pipeline
-    "tradewatch_ingest_lag_seconds",
-    "tradewatch_queue_depth",               # {queue}
-    "tradewatch_rejected_events_total",
-    "tradewatch_snapshot_age_seconds",
-    "tradewatch_celery_workers",            # {queue}
-    # alert router (tradewatch/web/metrics.py)
-    "tradewatch_alert_notifications_total",
-    "tradewatch_alert_deliveries_total",    # {receiver, outcome}
-    "tradewatch_alert_delivery_retries_total",
-    "tradewatch_alerts_suppressed_total",
-    # prometheus_client's default process collector
-    "process_resident_memory_bytes",
-    "process_cpu_seconds_total",
-})
-EXPECTED_HISTOGRAMS = frozenset({
-    "trading_order_latency_seconds", "trading_signal_generation_seconds", "trading_slippage_basis_points",
-})
+# What the tradewatch HTTP service exports on /metrics: its own table (tradewatch/web/trading_metrics.py).
+EXPECTED_EXPORTED_METRICS = frozenset(EXPORTED_METRICS)
+EXPECTED_HISTOGRAMS = frozenset(name for name, spec in EXPORTED_METRICS.items() if spec.kind == "histogram")
 # Series Prometheus makes itself for every target.
 PROMETHEUS_SYNTHETIC = frozenset({"up"})
 
