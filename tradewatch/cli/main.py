@@ -438,6 +438,7 @@ def demo(
     _print_analytics(store, state_dir)
     _print_anomalies(state_dir)
     _print_compliance(state_dir)
+    _print_dashboard()
 
 
 def _print_analytics(store, state_dir: Path) -> None:
@@ -521,6 +522,40 @@ def _print_compliance(state_dir: Path) -> None:
                       "no LLM decision; see tradewatch/domain/compliance/default_policy.yaml)")
     console.print(f"(the same period judged afresh: TRADEWATCH_STATE_DIR={state_dir} .venv/bin/tradewatch compliance "
                   "check --from 2000-01-01 --to 2100-01-01)")
+
+
+def _print_dashboard() -> None:
+    """The dashboard snapshot of the demo's trading (what dashboard.snapshot publishes every 2 s
+    and /metrics exports), taken once here: embedded mode runs no beat."""
+    from tradewatch.tasks import wiring
+
+    console.rule("[bold]the live dashboard snapshot")
+    now_ns = time.time_ns()
+    run = wiring.dashboard_store().advance(wiring.dashboard_aggregator(now_ns), now_ns)
+    body = run.snapshot or {}
+
+    def number(value, fmt: str = ",.2f") -> str:
+        return "n/a" if value is None else format(value, fmt)
+
+    table = Table(title=f"folded incrementally from {run.events_applied:,} events of the trail")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    latency = body.get("order_acknowledgement_seconds", {})
+    rows = [
+        ("portfolio value", number(body.get("portfolio_value"))),
+        ("daily / realized / unrealized pnl", " / ".join(number(body.get(k)) for k in ("daily_pnl", "realized_pnl", "unrealized_pnl"))),
+        ("open positions; gross / net exposure", f"{body.get('position_count', 0)}; {number(body.get('gross_exposure'))} / {number(body.get('net_exposure'))}"),
+        ("drawdown / max drawdown", f"{number(body.get('drawdown'), '.2%')} / {number(body.get('max_drawdown'), '.2%')}"),
+        ("orders by status", ", ".join(f"{k} {v:,}" for k, v in body.get("orders_by_status", {}).items())),
+        ("rejection rate", number(body.get("rejection_rate"), ".1%")),
+        ("acknowledgement latency p50 / p95 / p99, ms", " / ".join(number(None if latency.get(q) is None else latency[q] * 1000, ".1f") for q in ("p50", "p95", "p99"))),
+        ("slippage p50 / p95, bps", " / ".join(number(body.get("slippage_bps", {}).get(q), ".2f") for q in ("p50", "p95"))),
+    ]
+    limits = sorted(body.get("risk_limits", []), key=lambda row: -row["percent"])[:3]
+    rows += [(f"risk limit {row['limit']} {row['symbol']}".strip(), f"{row['percent']:.1f}% used") for row in limits]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
 
 
 if __name__ == "__main__":  # pragma: no cover
