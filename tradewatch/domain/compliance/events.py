@@ -26,9 +26,9 @@ any arrival order of the same events gives the same sequence.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from decimal import Decimal
 from typing import Any, NamedTuple
 
+from tradewatch.domain.events.fields import field_value
 from tradewatch.domain.events.models import EventBase
 
 #: Event types the rules read; every other type is counted as examined and skipped.
@@ -95,25 +95,6 @@ def canonical_key(event: ComplianceEvent) -> tuple[int, int, str]:
     return (event.occurred_at_ns, _STAGE.get(event.event_type, 9), event.event_id)
 
 
-def _value(value: Any, kind: str) -> Any:
-    if value is None:
-        return None
-    if kind == "number":
-        if isinstance(value, bool):
-            return None
-        if isinstance(value, (int, float, Decimal)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                return None
-        return None
-    if kind == "bool":
-        return value if isinstance(value, bool) else None
-    return str(value)
-
-
 def from_fields(envelope: Mapping[str, Any], payload: Mapping[str, Any], received_at_ns: int | None = None) -> ComplianceEvent:
     """The record of an envelope and payload given as plain mappings (JSON-like values)."""
     values: list[Any] = [
@@ -122,7 +103,7 @@ def from_fields(envelope: Mapping[str, Any], payload: Mapping[str, Any], receive
         *(None if envelope.get(name) is None else str(envelope[name])
           for name in ("strategy_id", "symbol", "signal_id", "order_id")),
     ]
-    values.extend(_value(payload.get(key), kind) for key, (_, kind) in PAYLOAD_FIELDS.items())
+    values.extend(field_value(payload.get(key), kind) for key, (_, kind) in PAYLOAD_FIELDS.items())
     return ComplianceEvent._make(values)
 
 

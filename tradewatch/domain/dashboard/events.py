@@ -26,9 +26,9 @@ UTC epoch nanoseconds, text fields plain strings.
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
+from tradewatch.domain.events.fields import field_value
 from tradewatch.domain.events.models import EventBase
 
 
@@ -77,29 +77,12 @@ PAYLOAD_FIELDS: dict[str, str] = {
 assert list(PAYLOAD_FIELDS) == list(FIELDS[6:])
 
 
-def _value(value: Any, kind: str) -> Any:
-    if value is None:
-        return None
-    if kind == "number":
-        if isinstance(value, bool):
-            return None
-        if isinstance(value, (int, float, Decimal)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                return None
-        return None
-    return str(value)
-
-
 def from_model(event: EventBase) -> DashboardEvent:
     """The record of a validated event (what the SQL read of the same stored event gives)."""
     payload = event.payload
     return DashboardEvent._make([
         event.event_type, int(event.occurred_at), event.source, event.strategy_id, event.symbol, event.order_id,
-        *(_value(getattr(payload, key, None), kind) for key, kind in PAYLOAD_FIELDS.items()),
+        *(field_value(getattr(payload, key, None), kind) for key, kind in PAYLOAD_FIELDS.items()),
     ])
 
 
