@@ -8,8 +8,10 @@ shipped rules load and evaluate (the Watchdog fires)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -91,9 +93,8 @@ def web(deployment):
     port = free_port()
     log = deployment.directory / "web.log"
     process = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else "python",
-         "-m", "tradewatch.cli.main", "web", "--host", "127.0.0.1", "--port", str(port)],
-        env={**__import__("os").environ, **deployment.env}, stdout=log.open("w"), stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "tradewatch.cli.main", "web", "--host", "127.0.0.1", "--port", str(port)],
+        env={**os.environ, **deployment.env}, stdout=log.open("w"), stderr=subprocess.STDOUT,
         start_new_session=True)
 
     def up() -> bool:
