@@ -30,8 +30,13 @@ RULES = sorted((ROOT / "deploy" / "prometheus").glob("*_rules.yml"))
 S = 1_000_000_000
 PROMETHEUS_MISSING = ("prometheus not found: install the Debian package (apt-get install -y prometheus); "
                       "make test does this when run as root (make tools)")
-# The guide's trading panels: their data must move while the engine trades.
-MUST_CHANGE = ("Portfolio value", "PnL", "Orders by status", "Slippage distribution")
+# Panels whose data moves while the engine trades: each must change between two readings. The
+# rest hold values that are constant by nature over a short healthy run (one worker per queue,
+# broker connected, an empty queue, no rejected event, a drawdown that may stay 0, the number of
+# open positions): they must have data.
+MUST_CHANGE = ("Portfolio value", "Daily PnL", "PnL", "Order latency p95", "Orders by status",
+               "Slippage distribution", "Risk-limit consumption", "Exposure by instrument",
+               "Snapshot age and lag", "Process memory and CPU")
 
 
 class Prometheus:
