@@ -3,7 +3,8 @@
 - ``dashboard.snapshot`` (beat, every ``dashboard_snapshot_seconds``, 2 s by default; queue
   ``dashboard``, its own pool, so a backlog of detectors or compliance on ``analysis`` never
   delays it): ``DashboardStore.advance`` folds what the trail holds past the pipeline's cursor
-  into its state and writes a ``dashboard_snapshots`` row as of now; the snapshot is then
+  into its state and takes the snapshot as of now (kept in ``dashboard_snapshots`` at most once
+  per ``dashboard_history_seconds``, a minute by default); the snapshot is then
   published to Redis at ``<broker_key_prefix>tradewatch:dashboard:latest`` (``LATEST_KEY``) as
   JSON ``{"snapshot", "written_at_ns", "last_received_at_ns", "trail_last_received_at_ns",
   "events_applied"}``, where the HTTP service and the exporter read it with one GET. The key has
