@@ -19,8 +19,10 @@ chosen for what a retry can fix:
 
 With ``observability`` (``Observability``; service.py builds it from settings):
 
-- ``GET /metrics``: Prometheus text format 0.0.4 (gzip when accepted) of ``observability.registry``,
-  produced in a worker thread (the collectors do I/O). Names: ``trading_metrics.EXPORTED_METRICS``.
+- ``GET /metrics``: Prometheus text format 0.0.4 (gzip when accepted) of ``observability.registry``
+  (``observability.exposition`` when set: service.py's writes the trading families from a cached
+  text, ``exporter.TradewatchCollector.exposition``), produced in a worker thread (the collectors
+  do I/O). Names: ``trading_metrics.EXPORTED_METRICS``.
 - ``GET /health``: every component's state and the overall one (``health`` module docstring);
   200 healthy or degraded, 503 unhealthy.
 - ``GET /ready``: 200 when the database (schema at head), Redis and the broker answer; else 503.
@@ -92,6 +94,8 @@ class Observability:
     registry: CollectorRegistry
     health: HealthChecker
     snapshots: SnapshotReader
+    #: The /metrics body (text format 0.0.4); None: ``generate_latest(registry)``.
+    exposition: Callable[[], bytes] | None = None
 
 
 def _error(status: int, message: str, *, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
@@ -234,7 +238,10 @@ def _observability_routes(app: FastAPI, obs: Observability) -> None:
     @app.get("/metrics")
     async def metrics(request: Request) -> Response:
         """Prometheus exposition of every metric in ``EXPORTED_METRICS`` (read on each scrape)."""
-        output = await run_in_threadpool(generate_latest, obs.registry)
+        if obs.exposition is not None:
+            output = await run_in_threadpool(obs.exposition)
+        else:
+            output = await run_in_threadpool(generate_latest, obs.registry)
         headers = {}
         if gzip_accepted(request.headers.get("accept-encoding", "")):
             output = gzip.compress(output, compresslevel=1)

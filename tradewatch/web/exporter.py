@@ -2,8 +2,15 @@
 
 Per scrape: one Redis GET (the snapshot), one pipelined round trip of LLENs on the broker (queue
 depths), one SQL statement (the trail's newest row, rejected events), one HGETALL (the alert
-router's counters); the worker census is read from its cache, never waited for. Nothing is kept
-between scrapes, so every web process exports the same values.
+router's counters); the worker census is read from its cache, never waited for. The only thing
+kept between scrapes is the ``trading_*`` text of the last snapshot document (a function of the
+document's bytes alone), so every web process exports the same values.
+
+``TradewatchCollector.exposition(registry)`` is what /metrics serves: ``generate_latest`` of the
+registry, except that this collector's ``trading_*`` families are not built as prometheus_client
+objects but written as text (``trading_metrics.trading_text``), once per snapshot document, and
+appended. ``collect()`` called any other way (``generate_latest(registry)`` alone) still yields
+them as Metric objects, the same families.
 
 A source that cannot be read drops only its own series and sets
 ``tradewatch_metrics_source_up{source}`` to 0 (sources: snapshot, broker, database, workers,
@@ -12,17 +19,19 @@ alerting); the scrape itself still answers.
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Callable, Iterator
 
 import structlog
 from prometheus_client.core import Metric
+from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from tradewatch.web.metrics import AlertingCollector
 from tradewatch.web.pipeline import QueueDepths, TrailProbe, WorkerCensus
 from tradewatch.web.snapshots import SnapshotDocument, SnapshotReader
-from tradewatch.web.trading_metrics import family, trading_families
+from tradewatch.web.trading_metrics import family, trading_families, trading_text
 
 log = structlog.get_logger("tradewatch.web.metrics")
 
@@ -69,6 +78,32 @@ class TradewatchCollector(Collector):
         self.census = census
         self.alert_counters = alert_counters
         self.clock_ns = clock_ns
+        # Set (to a list) only while exposition() runs generate_latest in this thread: collect()
+        # then leaves the trading families to it as text.
+        self._text_scrape = threading.local()
+        self._trading_cache: tuple[bytes, bytes] | None = None  # (document's raw bytes, its text)
+
+    def trading_text(self, document: SnapshotDocument) -> bytes:
+        """The ``trading_*`` exposition text of ``document``, rendered once per document."""
+        cached = self._trading_cache
+        if cached is not None and cached[0] == document.raw:
+            return cached[1]
+        text = trading_text(document.snapshot)
+        self._trading_cache = (document.raw, text)
+        return text
+
+    def exposition(self, registry: Collector) -> bytes:
+        """``generate_latest(registry)`` (Prometheus text format 0.0.4), with this collector's
+        ``trading_*`` families written from the cached text instead of built as Metric objects.
+        ``registry`` is the one this collector is registered with."""
+        scrape = self._text_scrape
+        scrape.trading = []
+        try:
+            head = generate_latest(registry)
+            trading = scrape.trading
+        finally:
+            del scrape.trading
+        return head + b"".join(trading)
 
     def _read(self, source: str, up: dict[str, int], read: Callable):
         try:
@@ -88,7 +123,11 @@ class TradewatchCollector(Collector):
         if document is None:
             up["snapshot"] = 0
         else:
-            yield from trading_families(document.snapshot)
+            text = getattr(self._text_scrape, "trading", None)
+            if text is None:
+                yield from trading_families(document.snapshot)
+            else:
+                text.append(self.trading_text(document))
             yield from snapshot_pipeline_families(document, now_ns)
 
         depths = None

@@ -17,6 +17,7 @@ broker_api component).
 
 from __future__ import annotations
 
+import functools
 import gc
 from typing import Any
 
@@ -79,17 +80,19 @@ def build_observability(settings, celery_app: Celery) -> Observability:
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
     registry.register(SystemCollector())
-    registry.register(TradewatchCollector(
+    collector = TradewatchCollector(
         snapshots=snapshots, queue_depths=QueueDepths(broker_redis, QUEUES, prefix), trail=TrailProbe(database),
         census=census, alert_counters=alert_state.counters,
-    ))
+    )
+    registry.register(collector)
     health = HealthChecker(
         database=database, state_redis=state_redis, broker_redis=broker_redis, census=census, snapshots=snapshots,
         snapshot_max_age_seconds=float(getattr(settings, "health_snapshot_max_age_seconds", 30.0)),
         broker_api_url=getattr(settings, "broker_api_health_url", None), timeout=timeout,
     )
     census.cached()  # the first census starts now, in the background
-    return Observability(registry=registry, health=health, snapshots=snapshots)
+    return Observability(registry=registry, health=health, snapshots=snapshots,
+                         exposition=functools.partial(collector.exposition, registry))
 
 
 def build_app() -> FastAPI:

@@ -226,4 +226,143 @@ def trading_families(snapshot: dict[str, Any]) -> Iterator[Metric]:
     yield from (position, notional, unrealized)
 
 
-__all__ = ["EXPORTED_METRICS", "MetricSpec", "family", "series_names", "trading_families"]
+# --- the same families as exposition text ------------------------------------------------------
+#
+# ``trading_text`` writes what ``generate_latest`` makes of ``trading_families`` (Prometheus text
+# format 0.0.4), with plain string building: a scrape of 100 instruments has ~1,700 trading
+# samples, and building prometheus_client Metric and Sample objects for them, then formatting
+# those, was most of the scrape's CPU. The two must stay equal: tests/web/test_trading_text.py
+# compares them on the same snapshots, byte for byte.
+
+
+def _header(name: str) -> str:
+    spec = EXPORTED_METRICS[name]
+    text = spec.help.replace("\\", r"\\").replace("\n", r"\n")
+    return f"# HELP {name} {text}\n# TYPE {name} {spec.kind}\n"
+
+
+_HEADERS: dict[str, str] = {name: _header(name) for name in EXPORTED_METRICS if name.startswith("trading_")}
+
+
+def _escape(value: str) -> str:
+    """A label value as the text format quotes it (backslash, newline and double quote escaped)."""
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r'\"')
+
+
+def _needs_escape(text: str) -> bool:
+    return "\\" in text or "\n" in text or '"' in text
+
+
+def _go(value: float) -> str:
+    """``floatToGoString`` of a finite float (what ``_number`` returns), without its checks for
+    infinities and NaN."""
+    text = repr(value)
+    if value > 0:
+        dot = text.find(".")
+        if dot > 6:  # Go switches to exponents sooner than Python
+            mantissa = f"{text[0]}.{text[1:dot]}{text[dot + 1:]}".rstrip("0.")
+            return f"{mantissa}e+{dot - 1:02d}"
+    return text
+
+
+def _template(name: str) -> str:
+    """``str.format`` template of one sample line of a labelled family: label values by their
+    position in the table, printed sorted by label name (as generate_latest does), then the value."""
+    names = EXPORTED_METRICS[name].labels
+    pairs = ",".join(f'{names[j]}="{{{j}}}"' for j in sorted(range(len(names)), key=names.__getitem__))
+    return f"{name}{{{{{pairs}}}}} {{{len(names)}}}\n"
+
+
+_TEMPLATES: dict[str, str] = {name: _template(name) for name, spec in EXPORTED_METRICS.items()
+                              if name.startswith("trading_") and spec.labels}
+
+
+def _labelled_lines(name: str, rows: list[tuple[list[str], float]]) -> list[str]:
+    """Header and sample lines of a labelled family (values finite floats)."""
+    template = _TEMPLATES[name].format
+    out = [_HEADERS[name]]
+    for labels, value in rows:
+        if _needs_escape("".join(labels)):
+            labels = [_escape(label) for label in labels]
+        out.append(template(*labels, _go(value)))
+    return out
+
+
+def _counts_rows(rows: Any, width: int) -> list[tuple[list[str], float]]:
+    out = []
+    for row in rows or ():
+        if not isinstance(row, dict):
+            continue
+        labels = row.get("labels")
+        count = _number(row.get("count"))
+        if isinstance(labels, list) and len(labels) == width and count is not None:
+            out.append(([str(label) for label in labels], count))
+    return out
+
+
+def _histogram_lines(name: str, body: Any) -> list[str]:
+    if not isinstance(body, dict) or not isinstance(body.get("buckets"), list):
+        return []
+    buckets = []
+    for le, cumulative in body["buckets"]:
+        bound = math.inf if le == "+Inf" else float(le)
+        buckets.append((floatToGoString(bound), float(cumulative)))
+    if not buckets or buckets[-1][0] != "+Inf":
+        return []
+    total = _number(body.get("sum")) or 0.0
+    out = [_HEADERS[name]]
+    out.extend(f'{name}_bucket{{le="{le}"}} {floatToGoString(count)}\n' for le, count in buckets)
+    # _count and _sum even with negative bounds (see _histogram).
+    out.append(f"{name}_count {floatToGoString(buckets[-1][1])}\n")
+    out.append(f"{name}_sum {floatToGoString(total)}\n")
+    return out
+
+
+def trading_text(snapshot: dict[str, Any]) -> bytes:
+    """The ``trading_*`` families of one snapshot as Prometheus text (format 0.0.4): exactly what
+    ``generate_latest`` writes for ``trading_families(snapshot)``, built without Metric objects."""
+    out: list[str] = []
+    out += _labelled_lines("trading_orders_total", _counts_rows(snapshot.get("orders"), 4))
+    out += _labelled_lines("trading_signals_total", _counts_rows(snapshot.get("signals"), 2))
+    out += _labelled_lines("trading_errors_total", _counts_rows(snapshot.get("errors"), 2))
+    for name, key in (
+        ("trading_portfolio_value_usd", "portfolio_value"), ("trading_unrealized_pnl_usd", "unrealized_pnl"),
+        ("trading_realized_pnl_usd", "realized_pnl"), ("trading_daily_pnl_usd", "daily_pnl"),
+        ("trading_position_count", "position_count"), ("trading_drawdown_percent", "drawdown"),
+        ("trading_buying_power_usd", "buying_power"), ("trading_gross_exposure_usd", "gross_exposure"),
+        ("trading_net_exposure_usd", "net_exposure"),
+    ):
+        number = _number(snapshot.get(key))
+        if number is not None:
+            out.append(f"{_HEADERS[name]}{name} {_go(number)}\n")
+
+    broker = [([source], float(connected)) for source, connected in sorted((snapshot.get("broker_connected") or {}).items())
+              if _number(connected) is not None]
+    out += _labelled_lines("trading_broker_connection_status", broker)
+
+    out += _histogram_lines("trading_order_latency_seconds", snapshot.get("order_latency_histogram"))
+    out += _histogram_lines("trading_signal_generation_seconds", snapshot.get("signal_latency_histogram"))
+    out += _histogram_lines("trading_slippage_basis_points", snapshot.get("slippage_histogram"))
+
+    limits = []
+    for row in snapshot.get("risk_limits") or ():
+        percent = _number(row.get("percent")) if isinstance(row, dict) else None
+        if percent is not None:
+            limits.append(([str(row.get("limit", "")), str(row.get("symbol") or "")], percent))
+    out += _labelled_lines("trading_risk_limit_used_percent", limits)
+
+    per_instrument: dict[str, list[tuple[list[str], float]]] = {"position": [], "notional": [], "unrealized_pnl": []}
+    for symbol, row in sorted((snapshot.get("instruments") or {}).items()):
+        if not isinstance(row, dict):
+            continue
+        for key, rows in per_instrument.items():
+            value = _number(row.get(key))
+            if value is not None:
+                rows.append(([symbol], value))
+    out += _labelled_lines("trading_instrument_position", per_instrument["position"])
+    out += _labelled_lines("trading_instrument_notional_usd", per_instrument["notional"])
+    out += _labelled_lines("trading_instrument_unrealized_pnl_usd", per_instrument["unrealized_pnl"])
+    return "".join(out).encode("utf-8")
+
+
+__all__ = ["EXPORTED_METRICS", "MetricSpec", "family", "series_names", "trading_families", "trading_text"]
