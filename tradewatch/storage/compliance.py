@@ -364,6 +364,19 @@ class ComplianceStore:
         """The stored cursor, encoded state (None before the first run) and events read."""
         return _STATE.read(self.engine, name)
 
+    def released_ns(self, name: str = "default") -> int | None:
+        """The monitor's watermark: every event at or before it has been applied (None before its
+        first run, or when its state cannot be read: the beat tick reports that)."""
+        from tradewatch.domain.compliance.engine import ComplianceState
+
+        stored = self.state(name)[1]
+        if not stored:
+            return None
+        try:
+            return ComplianceState.from_bytes(stored).released_ns
+        except ValueError:
+            return None
+
     @staticmethod
     def _state(engine: ComplianceEngine, stored: bytes | None, name: str) -> ComplianceState:
         from tradewatch.domain.compliance.engine import ComplianceState

@@ -101,35 +101,18 @@ def tick() -> dict:
     return result
 
 
-def _released_ns(store) -> int | None:
-    """The incremental monitor's watermark: every event at or before it has been applied (None
-    before its first run, or when its state cannot be read: the beat tick reports that)."""
-    from tradewatch.domain.compliance.engine import ComplianceState
-
-    stored = store.state()[1]
-    if not stored:
-        return None
-    try:
-        return ComplianceState.from_bytes(stored).released_ns
-    except ValueError:
-        return None
-
-
 @app.task(
     name="compliance.recheck", acks_late=True, reject_on_worker_lost=True, ignore_result=True,
     autoretry_for=(OperationalError,), retry_backoff=5, retry_backoff_max=int(_MAX_COUNTDOWN_SECONDS),
     retry_jitter=True, max_retries=3,
 )
 def recheck() -> dict:
-    from tradewatch.domain.compliance.monitor import ComplianceMonitor
+    from tradewatch.domain.compliance.monitor import ComplianceMonitor, recheck_period
 
     store = wiring.compliance_store()
-    now_ns = datetime_to_ns(datetime.now(timezone.utc))
-    end_ns = now_ns - int(settings.compliance_reorder_window_seconds * NS_PER_SECOND)
-    released_ns = _released_ns(store)
-    if released_ns is not None:
-        end_ns = min(end_ns, released_ns + 1)
-    start_ns = end_ns - int(settings.compliance_recheck_seconds * NS_PER_SECOND)
+    start_ns, end_ns = recheck_period(
+        datetime_to_ns(datetime.now(timezone.utc)), int(settings.compliance_recheck_seconds * NS_PER_SECOND),
+        int(settings.compliance_reorder_window_seconds * NS_PER_SECOND), store.released_ns())
     monitor = ComplianceMonitor(store, wiring.compliance_policies(), wiring.compliance_config())
     report = monitor.analyze_period(start_ns, end_ns)
     new = store.record_issues(report.issues, found_by="recheck", before_commit=_raise_issues)

@@ -246,3 +246,13 @@ def test_canonical_order_puts_cause_before_effect_at_equal_times() -> None:
     order = s.order("ord-1", "sig-1", at=signal.occurred_at_ns)
     check = s.check("sig-1", at=signal.occurred_at_ns)
     assert sorted([order, check, signal], key=canonical_key) == [signal, check, order]
+
+
+def test_the_recheck_period_ends_a_window_before_now_and_never_past_the_live_watermark() -> None:
+    from tradewatch.domain.compliance.monitor import recheck_period
+
+    now, hour, window = 10_000 * S, 3600 * S, 5 * S
+    assert recheck_period(now, hour, window, None) == (now - window - hour, now - window)
+    assert recheck_period(now, hour, window, now) == (now - window - hour, now - window)
+    behind = now - 60 * S  # the live monitor is a minute behind: a backlog, not missed breaches
+    assert recheck_period(now, hour, window, behind) == (behind + 1 - hour, behind + 1)

@@ -148,10 +148,21 @@ class ComplianceMonitor:
             return self.policies.policies[0]
 
 
+def recheck_period(now_ns: int, length_ns: int, window_ns: int, released_ns: int | None) -> tuple[int, int]:
+    """The period the beat re-check judges afresh: [end - length, end), end = now - the reorder
+    window (what the live monitor may still hold back), and never past what the live monitor has
+    applied (``released_ns``, its watermark; None before its first run), so a backlog is not
+    mistaken for missed breaches."""
+    end_ns = now_ns - window_ns
+    if released_ns is not None:
+        end_ns = min(end_ns, released_ns + 1)
+    return end_ns - length_ns, end_ns
+
+
 def _linked(issue: ComplianceIssue, anomaly_ids: Sequence[int] | None) -> ComplianceIssue:
     if not anomaly_ids:
         return issue
     return replace(issue, metadata={**issue.metadata, "anomaly_ids": sorted(int(a) for a in anomaly_ids)})
 
 
-__all__ = ["CONTEXT_EVENT_TYPES", "ComplianceMonitor", "EventList", "EventSource", "context_key"]
+__all__ = ["CONTEXT_EVENT_TYPES", "ComplianceMonitor", "EventList", "EventSource", "context_key", "recheck_period"]
